@@ -1,0 +1,138 @@
+package v2core
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ellswift"
+	"golang.org/x/crypto/hkdf"
+)
+
+// ErrBadKey is returned when the peer's 64 bytes do not yield a shared
+// secret. BIP324 makes every 64-byte string decode to a point, so this
+// only happens if the ECDH result is the point at infinity.
+var ErrBadKey = errors.New("v2core: peer's ellswift key gives no shared secret")
+
+// keyPair is our ephemeral key: the secret scalar and the ElligatorSwift
+// encoding of its public key that goes on the wire.
+type keyPair struct {
+	priv     *btcec.PrivateKey
+	ellswift [EllswiftKeySize]byte
+}
+
+// newKeyPair draws a private key and an ElligatorSwift encoding of its
+// public key from rand. Curve arithmetic is btcec's; the loop is the
+// encoder of BIP324's "ElligatorSwift encoding of public keys": a random u
+// and a random case until XSwiftECInv yields a t.
+func newKeyPair(rand io.Reader) (*keyPair, error) {
+	var b [32]byte
+	for {
+		if _, err := io.ReadFull(rand, b[:]); err != nil {
+			return nil, fmt.Errorf("v2core: reading key randomness: %w", err)
+		}
+		priv, _ := btcec.PrivKeyFromBytes(b[:])
+		if priv.Key.IsZero() {
+			continue
+		}
+		clear(b[:])
+		kp, err := encodeKey(priv, rand)
+		return kp, err
+	}
+}
+
+// encodeKey finds an ElligatorSwift encoding for priv's public key, taking
+// u and the case from rand.
+func encodeKey(priv *btcec.PrivateKey, rand io.Reader) (*keyPair, error) {
+	var pub btcec.JacobianPoint
+	btcec.ScalarBaseMultNonConst(&priv.Key, &pub)
+	pub.ToAffine()
+	x := pub.X
+	x.Normalize()
+
+	var ub [33]byte
+	for {
+		if _, err := io.ReadFull(rand, ub[:]); err != nil {
+			return nil, fmt.Errorf("v2core: reading key randomness: %w", err)
+		}
+		var u btcec.FieldVal
+		u.SetByteSlice(ub[:32])
+		u.Normalize()
+		t := ellswift.XSwiftECInv(&u, &x, int(ub[32]&7))
+		if t == nil {
+			continue
+		}
+		kp := &keyPair{priv: priv}
+		u.PutBytesUnchecked(kp.ellswift[:32])
+		t.Normalize()
+		t.PutBytesUnchecked(kp.ellswift[32:])
+		return kp, nil
+	}
+}
+
+// ecdhTagHash is SHA256("bip324_ellswift_xonly_ecdh"), the BIP340-style
+// tag of the shared-secret hash.
+var ecdhTagHash = sha256.Sum256([]byte("bip324_ellswift_xonly_ecdh"))
+
+// sharedSecret computes BIP324's ecdh_secret: the tagged hash of the
+// initiator's encoding, the responder's encoding and the x-only ECDH.
+func sharedSecret(priv *btcec.PrivateKey, ours, theirs *[EllswiftKeySize]byte, initiator bool) ([32]byte, error) {
+	x, err := ellswift.EllswiftECDHXOnly(*theirs, priv)
+	if err != nil {
+		return [32]byte{}, ErrBadKey
+	}
+	var zero [32]byte
+	if x == zero {
+		return [32]byte{}, ErrBadKey
+	}
+	h := sha256.New()
+	h.Write(ecdhTagHash[:])
+	h.Write(ecdhTagHash[:])
+	if initiator {
+		h.Write(ours[:])
+		h.Write(theirs[:])
+	} else {
+		h.Write(theirs[:])
+		h.Write(ours[:])
+	}
+	h.Write(x[:])
+	clear(x[:])
+	var s [32]byte
+	h.Sum(s[:0])
+	return s, nil
+}
+
+// sessionKeys is everything BIP324 derives from the shared secret.
+type sessionKeys struct {
+	initiatorL, initiatorP [32]byte
+	responderL, responderP [32]byte
+	// garbageTerminators is the initiator's terminator, then the responder's.
+	garbageTerminators [2 * GarbageTerminatorSize]byte
+	sessionID          [32]byte
+}
+
+// deriveKeys runs HKDF-SHA256 with salt "bitcoin_v2_shared_secret" ‖ magic
+// over the shared secret (BIP324, "Shared secret computation").
+func deriveKeys(secret *[32]byte, net Network) *sessionKeys {
+	magic := net.Magic()
+	salt := append([]byte("bitcoin_v2_shared_secret"), magic[:]...)
+	prk := hkdf.Extract(sha256.New, secret[:], salt)
+	k := new(sessionKeys)
+	expand := func(info string, out []byte) {
+		if _, err := io.ReadFull(hkdf.Expand(sha256.New, prk, []byte(info)), out); err != nil {
+			panic("v2core: hkdf expand of 32 bytes failed: " + err.Error())
+		}
+	}
+	expand("initiator_L", k.initiatorL[:])
+	expand("initiator_P", k.initiatorP[:])
+	expand("responder_L", k.responderL[:])
+	expand("responder_P", k.responderP[:])
+	expand("garbage_terminators", k.garbageTerminators[:])
+	expand("session_id", k.sessionID[:])
+	clear(prk)
+	return k
+}
+
+func (k *sessionKeys) wipe() { *k = sessionKeys{} }
