@@ -101,13 +101,46 @@ func (s *Session) AppendDecoy(dst []byte, n int) []byte {
 	return s.seal(dst, nil, n, true)
 }
 
+// SealParts is [Session.Seal] with the contents given in pieces, joined as
+// they are encrypted: a record header and the two halves of a ring buffer,
+// say, with no copy into one slice first.
+func (s *Session) SealParts(dst []byte, ignore bool, parts ...[]byte) []byte {
+	if !s.sentVersion {
+		panic("v2core: SealParts before the version packet was sent")
+	}
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	ret, body := s.sealBegin(dst, n, ignore)
+	c := body[HeaderSize:]
+	for _, p := range parts {
+		c = c[copy(c, p):]
+	}
+	s.sealEnd(body)
+	return ret
+}
+
 // seal appends one packet whose contents are contents, or n zero bytes when
-// contents is nil. The first packet in our direction authenticates our
-// garbage as its AAD.
+// contents is nil.
 func (s *Session) seal(dst, contents []byte, n int, ignore bool) []byte {
 	if contents != nil {
 		n = len(contents)
 	}
+	ret, body := s.sealBegin(dst, n, ignore)
+	if contents != nil {
+		copy(body[HeaderSize:], contents)
+	} else {
+		clear(body[HeaderSize:])
+	}
+	s.sealEnd(body)
+	return ret
+}
+
+// sealBegin extends dst by a packet of n contents bytes, writes its
+// encrypted length and its header, and returns the packet's plaintext
+// region (header and contents) for the caller to fill.
+func (s *Session) sealBegin(dst []byte, n int, ignore bool) (ret, body []byte) {
 	if n < 0 || n > MaxLengthField {
 		panic(fmt.Sprintf("v2core: packet contents of %d bytes do not fit the length field", n))
 	}
@@ -116,19 +149,19 @@ func (s *Session) seal(dst, contents []byte, n int, ignore bool) []byte {
 	l[0], l[1], l[2] = byte(n), byte(n>>8), byte(n>>16)
 	s.sendL.crypt(&l)
 	copy(out, l[:])
-	body := out[LengthFieldSize : LengthFieldSize+HeaderSize+n]
+	body = out[LengthFieldSize : LengthFieldSize+HeaderSize+n]
 	body[0] = 0
 	if ignore {
 		body[0] = ignoreBit
 	}
-	if contents != nil {
-		copy(body[HeaderSize:], contents)
-	} else {
-		clear(body[HeaderSize:])
-	}
+	return ret, body
+}
+
+// sealEnd encrypts body in place and appends the tag after it. The first
+// packet in our direction authenticates our garbage as its AAD.
+func (s *Session) sealEnd(body []byte) {
 	s.sendP.seal(body[:0], body, s.sendAAD)
 	s.sendAAD = nil
-	return ret
 }
 
 // sliceForAppend extends in by n bytes, reallocating only when its capacity

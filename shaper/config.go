@@ -1,0 +1,178 @@
+package shaper
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"time"
+
+	"github.com/bip324pt/bip324-pt/padding"
+	"github.com/bip324pt/bip324-pt/schedule"
+	"github.com/bip324pt/bip324-pt/v2core"
+)
+
+// Defaults for the zero Config.
+const (
+	// DefaultMaxPacket is the most contents (record byte included) a data
+	// packet carries when Config.PacketSize is nil: 64 KiB, which makes
+	// the 21 bytes of framing 0.03% and stays far below any peer's limit.
+	DefaultMaxPacket = 64 << 10
+	// DefaultQueueSize is the default send queue: 1 MiB.
+	DefaultQueueSize = 1 << 20
+	// DefaultLinger is how long Close keeps sending what is queued.
+	DefaultLinger = 5 * time.Second
+	// maxDecoyPacket caps one decoy's contents; larger padding is cut
+	// into several decoys, so no peer's length limit is ever reached.
+	maxDecoyPacket = 64 << 10
+	// maxChunk is how many packet bytes the sender builds before it
+	// writes them out, so a burst of megabytes needs no large buffer.
+	maxChunk = 256 << 10
+)
+
+// Config says how a connection shapes its send direction. Profiles compile
+// into it ([profiles]); the zero value is plain BIP324 sent at once, in
+// Bitcoin Core's handshake style. A Config may be shared by any number of
+// connections and must not change while they run.
+type Config struct {
+	// Network salts the BIP324 keys. Zero means mainnet.
+	Network v2core.Network
+	// MaxContentLen caps a packet's contents from the peer; zero means
+	// Bitcoin Core's 4,000,013.
+	MaxContentLen int
+
+	// Schedule makes the send schedule of one connection, from the
+	// connection's role and its sampling source. Nil means
+	// [schedule.Immediate]: no timing change.
+	Schedule func(role schedule.Role, r *mrand.Rand) (schedule.Schedule, error)
+
+	// GarbageLen draws the garbage length, clamped to 0..4095. Nil means
+	// uniform over 0..4095, as Bitcoin Core.
+	GarbageLen padding.Dist
+	// Garbage fills the garbage. Nil means random bytes, as Bitcoin Core.
+	Garbage padding.Filler
+	// HandshakeDecoys draws how many decoys go between our terminator and
+	// our version packet; nil means none, as Bitcoin Core.
+	HandshakeDecoys padding.Dist
+	// DecoySize draws the contents length of each handshake decoy. Nil
+	// means uniform over 0..1024.
+	DecoySize padding.Dist
+	// VersionContents are our version packet's contents: empty for
+	// Bitcoin peers, a negotiation between two bip324-pt ends.
+	VersionContents []byte
+	// GarbageHook, when set, makes the garbage instead of GarbageLen and
+	// Garbage: it appends to dst the garbage for our key, drawing its
+	// filler from r. Bridge authentication hides its mark here.
+	GarbageHook func(dst []byte, key *[v2core.EllswiftKeySize]byte, r *mrand.Rand) []byte
+
+	// PacketSize draws the largest contents (record byte included) of
+	// each data packet. Nil means DefaultMaxPacket. Samples are clamped
+	// to 2..4,000,013 (Bitcoin Core's limit).
+	PacketSize padding.Dist
+	// WriteSize draws the size of each write to the socket; the sender
+	// cuts its packets at these sizes, regardless of packet boundaries.
+	// Nil means one write per send opportunity.
+	WriteSize padding.Dist
+	// FirstWriteSize, when at least 64, puts only that many bytes of the
+	// first flight (key and garbage) in the first write and the rest in
+	// the next. Zero sends the first flight in one write, as Bitcoin Core.
+	FirstWriteSize int
+
+	// QueueSize is the send queue in bytes; Write blocks while it is
+	// full. Zero means DefaultQueueSize.
+	QueueSize int
+	// Linger bounds how long Close keeps sending what is queued. Zero
+	// means DefaultLinger; negative means close at once.
+	Linger time.Duration
+	// MaxDecoyRatio caps decoy bytes at this multiple of data bytes sent
+	// so far (plus one opportunity's worth); beyond it, opportunities
+	// carry real data only. Zero means no cap.
+	MaxDecoyRatio float64
+
+	// Seed seeds the connection's sampling source, so the same seed
+	// gives the same decisions. Zero means a fresh random seed for every
+	// connection, which is what real use wants: the seed never touches
+	// keys, and a fixed seed repeats garbage bytes across connections.
+	Seed [32]byte
+	// Rand is the source of keys. Nil means crypto/rand.
+	Rand io.Reader
+	// Logger receives debug events. Nil means silent.
+	Logger *slog.Logger
+}
+
+var errNilConfig = errors.New("shaper: nil Config")
+
+// check validates the fields that can be wrong.
+func (c *Config) check() error {
+	if c.FirstWriteSize != 0 && c.FirstWriteSize < v2core.EllswiftKeySize {
+		return fmt.Errorf("shaper: FirstWriteSize %d is below the 64-byte key", c.FirstWriteSize)
+	}
+	if c.QueueSize < 0 {
+		return fmt.Errorf("shaper: negative QueueSize %d", c.QueueSize)
+	}
+	if c.MaxDecoyRatio < 0 {
+		return fmt.Errorf("shaper: negative MaxDecoyRatio %v", c.MaxDecoyRatio)
+	}
+	return nil
+}
+
+// newRand returns the connection's sampling source.
+func (c *Config) newRand() *mrand.Rand {
+	seed := c.Seed
+	if seed == ([32]byte{}) {
+		if _, err := io.ReadFull(rand.Reader, seed[:]); err != nil {
+			panic("shaper: crypto/rand failed: " + err.Error())
+		}
+	}
+	return padding.NewRand(seed)
+}
+
+// hooks shapes the handshake through v2core.Hooks.
+type hooks struct {
+	cfg     *Config
+	r       *mrand.Rand
+	garbage int // bytes of garbage sent, for the counters
+}
+
+func (h *hooks) AppendGarbage(dst []byte, key *[v2core.EllswiftKeySize]byte) []byte {
+	if h.cfg.GarbageHook != nil {
+		out := h.cfg.GarbageHook(dst, key, h.r)
+		h.garbage = len(out) - len(dst)
+		return out
+	}
+	n := v2core.MaxGarbageLen + 1
+	if h.cfg.GarbageLen != nil {
+		n = min(max(h.cfg.GarbageLen.Sample(h.r), 0), v2core.MaxGarbageLen)
+	} else {
+		n = h.r.IntN(n)
+	}
+	start := len(dst)
+	dst = append(dst, make([]byte, n)...)
+	filler := h.cfg.Garbage
+	if filler == nil {
+		filler = padding.RandomFiller{}
+	}
+	filler.Fill(h.r, dst[start:])
+	h.garbage = n
+	return dst
+}
+
+func (h *hooks) HandshakeDecoys() []int {
+	if h.cfg.HandshakeDecoys == nil {
+		return nil
+	}
+	n := min(max(h.cfg.HandshakeDecoys.Sample(h.r), 0), 64)
+	sizes := make([]int, n)
+	for i := range sizes {
+		if h.cfg.DecoySize != nil {
+			sizes[i] = min(max(h.cfg.DecoySize.Sample(h.r), 0), maxDecoyPacket)
+		} else {
+			sizes[i] = h.r.IntN(1025)
+		}
+	}
+	return sizes
+}
+
+func (h *hooks) VersionContents() []byte { return h.cfg.VersionContents }

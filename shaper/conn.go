@@ -1,0 +1,480 @@
+package shaper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bip324pt/bip324-pt/schedule"
+	"github.com/bip324pt/bip324-pt/v2core"
+)
+
+// recordStream is the first contents byte of every packet that carries
+// stream bytes. Other values are reserved for control records between two
+// bip324-pt ends; a packet with one this version does not know is an error.
+const recordStream = 0x01
+
+// readBufferSize is how much one read of the socket takes in.
+const readBufferSize = 64 << 10
+
+// ErrUnknownRecord is returned by Read when the peer sends a packet whose
+// record type this version does not know.
+var ErrUnknownRecord = errors.New("shaper: unknown record type from the peer")
+
+// timeoutError is returned by Write when the write deadline passes while
+// the queue is full.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "shaper: write deadline exceeded" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+func (timeoutError) Unwrap() error   { return os.ErrDeadlineExceeded }
+
+// Conn is a shaped BIP324 connection: a net.Conn whose send side follows a
+// schedule. Write puts bytes in a bounded queue; one goroutine per
+// connection, with one timer, takes them out at each send opportunity,
+// seals them into packets, fills what the opportunity leaves with decoys,
+// and cuts the ciphertext into writes. Read decrypts the peer's packets and
+// drops its decoys.
+//
+//	Write ─► queue ─► run: schedule.Next ─► seal data, then decoys ─► cut into writes ─► socket
+//	Read  ◄─ drop decoys, strip record byte ◄─ v2core.Decoder ◄───────────────────────── socket
+//
+// The handshake runs on the first Read or Write, or on HandshakeContext.
+// Read and Write may be called concurrently.
+type Conn struct {
+	conn     net.Conn
+	cfg      *Config
+	isClient bool
+
+	hsMu   sync.Mutex
+	hsDone atomic.Bool
+	hsErr  error
+	sess   *v2core.Session
+	peerV  []byte
+
+	// The send side. Only run touches sched, rand and wbuf.
+	q        *queue
+	sched    schedule.Schedule
+	rand     *mrand.Rand
+	wbuf     []byte
+	nextCut  int // bytes left in the current write piece
+	dataSig  chan struct{}
+	spaceSig chan struct{}
+	recvSig  chan struct{}
+	closing  chan struct{}
+	loopDone chan struct{}
+	wdl      atomic.Pointer[time.Time] // write deadline for a Write blocked on the queue
+	wdlSig   chan struct{}
+	sendErr  atomic.Pointer[error]
+	recvd    atomic.Int64 // bytes read from the socket, not yet reported
+
+	closeOnce sync.Once
+	closeErr  error
+
+	in struct {
+		sync.Mutex
+		buf        []byte
+		start, end int
+		plain      []byte
+		err        error
+	}
+
+	stats counters
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+// Client returns a shaped connection that initiates the BIP324 handshake
+// over conn. cfg may be nil for the zero Config.
+func Client(conn net.Conn, cfg *Config) *Conn { return newConn(conn, cfg, true) }
+
+// Server returns a shaped connection that responds to the handshake.
+func Server(conn net.Conn, cfg *Config) *Conn { return newConn(conn, cfg, false) }
+
+func newConn(conn net.Conn, cfg *Config, client bool) *Conn {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	return &Conn{
+		conn:     conn,
+		cfg:      cfg,
+		isClient: client,
+		dataSig:  make(chan struct{}, 1),
+		spaceSig: make(chan struct{}, 1),
+		recvSig:  make(chan struct{}, 1),
+		closing:  make(chan struct{}),
+		loopDone: make(chan struct{}),
+		wdlSig:   make(chan struct{}, 1),
+	}
+}
+
+// NetConn returns the underlying connection.
+func (c *Conn) NetConn() net.Conn { return c.conn }
+
+// Handshake is HandshakeContext with context.Background.
+func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
+
+// HandshakeContext runs the shaped BIP324 handshake if it has not run, and
+// starts the send loop. Cancelling ctx interrupts it and leaves the
+// connection unusable.
+func (c *Conn) HandshakeContext(ctx context.Context) error {
+	if c.hsDone.Load() {
+		return c.hsErr
+	}
+	c.hsMu.Lock()
+	defer c.hsMu.Unlock()
+	if c.hsDone.Load() {
+		return c.hsErr
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	err := c.handshake()
+	if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
+		err = fmt.Errorf("shaper: handshake: %w", ctxErr)
+	}
+	if err != nil {
+		c.conn.Close()
+		close(c.loopDone)
+	} else {
+		go c.run()
+	}
+	c.hsErr = err
+	c.hsDone.Store(true)
+	return err
+}
+
+func (c *Conn) handshake() error {
+	if err := c.cfg.check(); err != nil {
+		return err
+	}
+	c.rand = c.cfg.newRand()
+	role := schedule.Server
+	if c.isClient {
+		role = schedule.Client
+	}
+	if c.cfg.Schedule != nil {
+		s, err := c.cfg.Schedule(role, c.rand)
+		if err != nil {
+			return fmt.Errorf("shaper: making the schedule: %w", err)
+		}
+		c.sched = s
+	} else {
+		c.sched = schedule.NewImmediate()
+	}
+	qs := c.cfg.QueueSize
+	if qs == 0 {
+		qs = DefaultQueueSize
+	}
+	c.q = newQueue(qs)
+
+	h := &hooks{cfg: c.cfg, r: c.rand}
+	vcfg := &v2core.Config{
+		Network:       c.cfg.Network,
+		Rand:          c.cfg.Rand,
+		Hooks:         h,
+		MaxContentLen: c.cfg.MaxContentLen,
+	}
+	var hs *v2core.Handshake
+	var err error
+	if c.isClient {
+		hs, err = v2core.NewInitiator(vcfg)
+	} else {
+		hs, err = v2core.NewResponder(vcfg)
+	}
+	if err != nil {
+		return err
+	}
+	c.in.Lock()
+	defer c.in.Unlock()
+	c.in.buf = make([]byte, readBufferSize)
+	first := true
+	var out []byte
+	for {
+		if hs.Pending() > 0 {
+			out = hs.Output(out[:0])
+			if err := c.writeFlight(out, first); err != nil {
+				return err
+			}
+			if first {
+				c.stats.garbage.Add(int64(h.garbage))
+			}
+			first = false
+		}
+		if hs.Done() {
+			break
+		}
+		if c.in.start == c.in.end {
+			n, err := c.conn.Read(c.in.buf)
+			if n == 0 && err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+			c.in.start, c.in.end = 0, n
+			c.stats.wireIn.Add(int64(n))
+		}
+		n, err := hs.Feed(c.in.buf[c.in.start:c.in.end])
+		c.in.start += n
+		if err != nil {
+			return err
+		}
+	}
+	c.sess = hs.Session()
+	c.peerV = hs.PeerVersion()
+	c.stats.decoysIn.Store(int64(c.sess.Decoder().Decoys()))
+	return nil
+}
+
+// writeFlight writes handshake bytes: the first flight whole, or split at
+// FirstWriteSize; later flights whole.
+func (c *Conn) writeFlight(b []byte, first bool) error {
+	if first && c.cfg.FirstWriteSize > 0 && len(b) > c.cfg.FirstWriteSize {
+		if err := c.writeRaw(b[:c.cfg.FirstWriteSize]); err != nil {
+			return err
+		}
+		b = b[c.cfg.FirstWriteSize:]
+	}
+	return c.writeRaw(b)
+}
+
+func (c *Conn) writeRaw(b []byte) error {
+	n, err := c.conn.Write(b)
+	c.stats.wireOut.Add(int64(n))
+	c.stats.writes.Add(1)
+	return err
+}
+
+// SessionID returns the BIP324 session id once the handshake is done.
+func (c *Conn) SessionID() ([32]byte, bool) {
+	if !c.hsDone.Load() || c.hsErr != nil {
+		return [32]byte{}, false
+	}
+	return c.sess.ID(), true
+}
+
+// PeerVersion returns the contents of the peer's version packet once the
+// handshake is done.
+func (c *Conn) PeerVersion() []byte {
+	if !c.hsDone.Load() || c.hsErr != nil {
+		return nil
+	}
+	return c.peerV
+}
+
+// Write queues p for sending and returns once all of it is queued. It
+// blocks while the queue is full, until the write deadline. Errors from
+// the send loop (a failed socket write) are returned here. Part of the
+// net.Conn interface.
+func (c *Conn) Write(p []byte) (int, error) {
+	if err := c.Handshake(); err != nil {
+		return 0, err
+	}
+	n := 0
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		if ep := c.sendErr.Load(); ep != nil {
+			return n, *ep
+		}
+		k, ok := c.q.push(p[n:])
+		if !ok {
+			return n, fmt.Errorf("shaper: write: %w", net.ErrClosed)
+		}
+		n += k
+		if k > 0 {
+			signal(c.dataSig)
+		}
+		if n == len(p) {
+			return n, nil
+		}
+		var deadline <-chan time.Time
+		if d := c.wdl.Load(); d != nil && !d.IsZero() {
+			wait := time.Until(*d)
+			if wait <= 0 {
+				return n, timeoutError{}
+			}
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			deadline = timer.C
+		}
+		select {
+		case <-c.spaceSig:
+		case <-deadline:
+		case <-c.wdlSig:
+		case <-c.loopDone:
+		}
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Read returns stream bytes from the peer's packets; decoys are dropped. A
+// read timeout may be retried; every other error is final. Part of the
+// net.Conn interface.
+func (c *Conn) Read(p []byte) (int, error) {
+	if err := c.Handshake(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.in.Lock()
+	defer c.in.Unlock()
+	for len(c.in.plain) == 0 {
+		if err := c.nextRecordLocked(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, c.in.plain)
+	c.in.plain = c.in.plain[n:]
+	c.stats.dataIn.Add(int64(n))
+	return n, nil
+}
+
+func (c *Conn) nextRecordLocked() error {
+	dec := c.sess.Decoder()
+	for {
+		if c.in.err != nil {
+			return c.in.err
+		}
+		if c.in.start < c.in.end {
+			pkt, n, err := dec.Decode(c.in.buf[c.in.start:c.in.end])
+			c.in.start += n
+			if err != nil {
+				c.in.err = err
+				c.conn.Close()
+				return err
+			}
+			if pkt == nil {
+				continue
+			}
+			if pkt.Ignore {
+				c.stats.decoysIn.Add(1)
+				continue
+			}
+			if len(pkt.Contents) == 0 {
+				continue
+			}
+			if pkt.Contents[0] != recordStream {
+				c.in.err = ErrUnknownRecord
+				c.conn.Close()
+				return c.in.err
+			}
+			c.in.plain = pkt.Contents[1:]
+			return nil
+		}
+		n, err := c.conn.Read(c.in.buf)
+		c.in.start, c.in.end = 0, n
+		if n > 0 {
+			c.stats.wireIn.Add(int64(n))
+			c.recvd.Add(int64(n))
+			signal(c.recvSig)
+			continue
+		}
+		if err == nil {
+			continue
+		}
+		if err == io.EOF && dec.Buffered() > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return err
+		}
+		c.in.err = err
+		return err
+	}
+}
+
+// Close sends what is queued, for at most Config.Linger, and closes the
+// socket. It reports an error if queued bytes could not be sent in time.
+// Part of the net.Conn interface.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.hsMu.Lock() // wait for a handshake in progress
+		started := c.hsDone.Load() && c.hsErr == nil
+		if !c.hsDone.Load() {
+			c.hsErr = net.ErrClosed
+			c.hsDone.Store(true)
+			close(c.loopDone)
+		}
+		c.hsMu.Unlock()
+		if !started {
+			c.closeErr = c.conn.Close()
+			return
+		}
+		c.q.close()
+		close(c.closing)
+		linger := c.cfg.Linger
+		if linger == 0 {
+			linger = DefaultLinger
+		}
+		t := time.NewTimer(max(linger, 0))
+		select {
+		case <-c.loopDone:
+		case <-t.C:
+			// Unblock a write stuck on a slow peer.
+			c.conn.SetWriteDeadline(time.Unix(1, 0))
+			<-c.loopDone
+		}
+		t.Stop()
+		unsent := c.q.len()
+		err := c.conn.Close()
+		switch {
+		case unsent > 0:
+			c.closeErr = fmt.Errorf("shaper: closed with %d bytes unsent", unsent)
+		case err != nil:
+			c.closeErr = err
+		}
+	})
+	return c.closeErr
+}
+
+// LocalAddr is part of the net.Conn interface.
+func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// RemoteAddr is part of the net.Conn interface.
+func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines. Part of the net.Conn
+// interface.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.SetWriteDeadline(t)
+	return c.SetReadDeadline(t)
+}
+
+// SetReadDeadline sets the deadline for Read. Part of the net.Conn
+// interface.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the deadline for Write to queue its bytes. The
+// send loop writes to the socket on its own schedule, so the deadline
+// bounds how long Write waits for room in the queue, not when the bytes
+// reach the wire. Part of the net.Conn interface.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.wdl.Store(&t)
+	signal(c.wdlSig)
+	return nil
+}

@@ -1,0 +1,78 @@
+package shaper
+
+import "sync"
+
+// queue is the bounded send queue: a ring buffer that Write fills and the
+// send loop drains. The loop seals straight from the ring, so each byte is
+// copied once on its way in and once into its packet.
+//
+// Safe for one writer and one reader at a time: the writer touches only
+// the free region and the reader only the filled region, and each moves
+// its boundary under mu.
+type queue struct {
+	mu     sync.Mutex
+	buf    []byte
+	r, n   int // start and length of the filled region
+	closed bool
+}
+
+func newQueue(size int) *queue { return &queue{buf: make([]byte, size)} }
+
+// push copies as much of p as fits and returns how many bytes it took.
+func (q *queue) push(p []byte) (int, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return 0, false
+	}
+	total := 0
+	for len(p) > 0 && q.n < len(q.buf) {
+		w := (q.r + q.n) % len(q.buf)
+		end := len(q.buf)
+		if w < q.r {
+			end = q.r
+		}
+		k := copy(q.buf[w:end], p)
+		q.n += k
+		p = p[k:]
+		total += k
+	}
+	return total, true
+}
+
+// len returns the number of queued bytes.
+func (q *queue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
+
+// peek returns up to max queued bytes as at most two slices, without
+// removing them. The slices stay valid until the matching pop.
+func (q *queue) peek(max int) (a, b []byte) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := min(max, q.n)
+	first := min(n, len(q.buf)-q.r)
+	a = q.buf[q.r : q.r+first]
+	b = q.buf[:n-first]
+	return a, b
+}
+
+// pop removes n bytes from the front.
+func (q *queue) pop(n int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.r = (q.r + n) % len(q.buf)
+	q.n -= n
+	if q.n == 0 {
+		q.r = 0
+	}
+}
+
+// close stops further pushes.
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+}

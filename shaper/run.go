@@ -1,0 +1,240 @@
+package shaper
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/bip324pt/bip324-pt/schedule"
+	"github.com/bip324pt/bip324-pt/v2core"
+)
+
+// run is the connection's send loop; it must run as a goroutine, started
+// by a successful handshake, and returns when Close has drained the queue
+// or its linger has passed, or when a socket write fails.
+func (c *Conn) run() {
+	defer close(c.loopDone)
+	defer signal(c.spaceSig)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	closing := false
+	lastQueued := -1
+	for {
+		now := time.Now()
+		if n := c.recvd.Swap(0); n > 0 {
+			c.sched.Received(now, int(n))
+		}
+		queued := c.q.len()
+		if queued != lastQueued {
+			c.sched.Queued(now, c.wireEstimate(queued))
+			lastQueued = queued
+		}
+		if closing && queued == 0 {
+			return
+		}
+		opp := c.sched.Next(now)
+		idle := opp.Idle() || (!opp.Pad && queued == 0)
+		if !idle && !opp.At.After(now) {
+			if err := c.send(now, opp); err != nil {
+				c.sendErr.Store(&err)
+				return
+			}
+			lastQueued = -1
+			continue
+		}
+		var wake <-chan time.Time
+		if !idle {
+			timer.Reset(opp.At.Sub(now))
+			wake = timer.C
+		}
+		closingCh := c.closing
+		if closing {
+			closingCh = nil
+		}
+		select {
+		case <-wake:
+		case <-c.dataSig:
+		case <-c.recvSig:
+		case <-closingCh:
+			closing = true
+		}
+		timer.Stop()
+	}
+}
+
+// wireEstimate is what n queued bytes take on the wire in packets of the
+// default size: the schedule's view of the queue.
+func (c *Conn) wireEstimate(n int) int {
+	if n == 0 {
+		return 0
+	}
+	per := DefaultMaxPacket - 1
+	packets := (n + per - 1) / per
+	return n + packets*(v2core.PacketOverhead+1)
+}
+
+// packetLimit draws the largest contents of the next data packet.
+func (c *Conn) packetLimit() int {
+	if c.cfg.PacketSize == nil {
+		return DefaultMaxPacket
+	}
+	return min(max(c.cfg.PacketSize.Sample(c.rand), 2), v2core.DefaultMaxContentLen)
+}
+
+// send fills one opportunity: real data first, then, if the opportunity
+// pads, decoys for exactly the rest. Packets are built in chunks and cut
+// into writes as they go.
+func (c *Conn) send(now time.Time, opp schedule.Opportunity) error {
+	budget := opp.Size
+	var dataWire, decoyWire int
+	pad := opp.Pad
+	if pad && c.cfg.MaxDecoyRatio > 0 {
+		allow := c.cfg.MaxDecoyRatio*float64(c.stats.dataOut.Load()) + float64(opp.Size)
+		if float64(c.stats.decoyOut.Load()) > allow {
+			pad = false
+		}
+	}
+	const overhead = v2core.PacketOverhead
+	var hdr = [1]byte{recordStream}
+	for budget >= overhead+2 {
+		avail := c.q.len()
+		if avail == 0 {
+			break
+		}
+		n := min(avail, budget-overhead-1, c.packetLimit()-1)
+		if pad {
+			// Leave either nothing or room for a whole decoy.
+			if rem := budget - (overhead + 1 + n); rem > 0 && rem < overhead {
+				n -= overhead - rem
+			}
+		}
+		if n < 1 {
+			break
+		}
+		a, b := c.q.peek(n)
+		c.wbuf = c.sess.SealParts(c.wbuf, false, hdr[:], a, b)
+		c.q.pop(n)
+		signal(c.spaceSig)
+		size := overhead + 1 + n
+		budget -= size
+		dataWire += size
+		c.stats.dataOut.Add(int64(n))
+		c.stats.packets.Add(1)
+		if len(c.wbuf) >= maxChunk {
+			if err := c.flush(false); err != nil {
+				return err
+			}
+		}
+	}
+	if pad {
+		for budget >= overhead {
+			d := min(budget-overhead, maxDecoyPacket)
+			if rem := budget - (overhead + d); rem > 0 && rem < overhead {
+				d -= overhead - rem
+			}
+			c.wbuf = c.sess.AppendDecoy(c.wbuf, d)
+			budget -= overhead + d
+			decoyWire += overhead + d
+			c.stats.decoyOut.Add(int64(overhead + d))
+			c.stats.decoys.Add(1)
+			if len(c.wbuf) >= maxChunk {
+				if err := c.flush(false); err != nil {
+					return err
+				}
+			}
+		}
+		if budget > 0 {
+			// Under 20 bytes cannot be a packet; say so to the
+			// schedule so it moves on. Profiles reject such sizes.
+			decoyWire += budget
+		}
+	}
+	err := c.flush(true)
+	if dataWire == 0 && decoyWire == 0 {
+		// Too small for any packet: count it as spent so the schedule
+		// moves on instead of offering it again.
+		decoyWire = opp.Size
+	}
+	c.sched.Sent(now, dataWire, false)
+	if decoyWire > 0 {
+		c.sched.Sent(now, decoyWire, true)
+	}
+	return err
+}
+
+// flush writes the built packets, cut into pieces whose sizes WriteSize
+// draws. With all false it keeps back a tail shorter than the current
+// piece, to be continued by the next chunk.
+func (c *Conn) flush(all bool) error {
+	b := c.wbuf
+	for len(b) > 0 {
+		if c.cfg.WriteSize == nil {
+			if err := c.writeRaw(b); err != nil {
+				return err
+			}
+			b = b[len(b):]
+			break
+		}
+		if c.nextCut <= 0 {
+			c.nextCut = max(c.cfg.WriteSize.Sample(c.rand), 1)
+		}
+		if len(b) < c.nextCut && !all {
+			break
+		}
+		k := min(len(b), c.nextCut)
+		if err := c.writeRaw(b[:k]); err != nil {
+			return err
+		}
+		c.nextCut -= k
+		b = b[k:]
+	}
+	n := copy(c.wbuf, b)
+	c.wbuf = c.wbuf[:n]
+	return nil
+}
+
+// counters are the connection's statistics, updated atomically.
+type counters struct {
+	dataOut, decoyOut, wireOut, garbage atomic.Int64
+	packets, decoys, writes             atomic.Int64
+	dataIn, wireIn, decoysIn            atomic.Int64
+}
+
+// Stats is a snapshot of a connection's counters.
+type Stats struct {
+	// DataOut is the stream bytes sent (inside packets).
+	DataOut int64
+	// DecoyOut is the wire bytes of decoy packets sent after the
+	// handshake, framing included.
+	DecoyOut int64
+	// WireOut is every byte written to the socket, handshake included.
+	WireOut int64
+	// Garbage is the garbage bytes we sent in the handshake.
+	Garbage int64
+	// Packets and Decoys count data and decoy packets sent after the
+	// handshake; Writes counts socket writes, handshake included.
+	Packets, Decoys, Writes int64
+	// DataIn is the stream bytes returned by Read; WireIn every byte read
+	// from the socket.
+	DataIn, WireIn int64
+	// DecoysIn counts the peer's decoys received, handshake included.
+	DecoysIn int64
+}
+
+// Stats returns the connection's counters. Safe to call at any time, from
+// any goroutine.
+func (c *Conn) Stats() Stats {
+	s := Stats{
+		DataOut:  c.stats.dataOut.Load(),
+		DecoyOut: c.stats.decoyOut.Load(),
+		WireOut:  c.stats.wireOut.Load(),
+		Garbage:  c.stats.garbage.Load(),
+		Packets:  c.stats.packets.Load(),
+		Decoys:   c.stats.decoys.Load(),
+		Writes:   c.stats.writes.Load(),
+		DataIn:   c.stats.dataIn.Load(),
+		WireIn:   c.stats.wireIn.Load(),
+		DecoysIn: c.stats.decoysIn.Load(),
+	}
+	return s
+}
