@@ -1,0 +1,354 @@
+package shaper
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/bip324pt/bip324-pt/internal/memconn"
+	"github.com/bip324pt/bip324-pt/internal/wiretap"
+	"github.com/bip324pt/bip324-pt/schedule"
+	"github.com/bip324pt/bip324-pt/v2core"
+)
+
+func cbr(cell int, interval time.Duration) func(schedule.Role, *mrand.Rand) (schedule.Schedule, error) {
+	return func(schedule.Role, *mrand.Rand) (schedule.Schedule, error) {
+		return schedule.NewConstantRate(schedule.ConstantRateParams{CellSize: cell, Interval: interval})
+	}
+}
+
+// pair is a shaped client and server over a net.Pipe, both tapped.
+type pair struct {
+	cli, srv *Conn
+	rec      *wiretap.Recorder
+	// handshake writes of each side, to skip in the trace
+	cliHS, srvHS int
+}
+
+func newPair(t *testing.T, ccfg, scfg *Config) *pair {
+	t.Helper()
+	// 256 KiB a direction, like loopback TCP's buffers; net.Pipe has none,
+	// and two ends that both write before reading would block it.
+	a, b := memconn.Pipe(256 << 10)
+	rec := wiretap.New(time.Now(), 0)
+	p := &pair{
+		cli: Client(wiretap.Tap(a, rec, true), ccfg),
+		srv: Server(wiretap.Tap(b, rec, false), scfg),
+		rec: rec,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- p.srv.Handshake() }()
+	if err := p.cli.Handshake(); err != nil {
+		t.Fatalf("client handshake: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("server handshake: %v", err)
+	}
+	p.cliHS = int(p.cli.Stats().Writes)
+	p.srvHS = int(p.srv.Stats().Writes)
+	return p
+}
+
+// sink reads c until an error and hashes what it read.
+type sink struct {
+	mu   sync.Mutex
+	h    []byte
+	n    int
+	done chan struct{}
+}
+
+func drain(c net.Conn) *sink {
+	s := &sink{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		h := sha256.New()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := c.Read(buf)
+			h.Write(buf[:n])
+			s.mu.Lock()
+			s.n += n
+			s.mu.Unlock()
+			if err != nil {
+				s.mu.Lock()
+				s.h = h.Sum(nil)
+				s.mu.Unlock()
+				return
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// writesAfter returns the events of direction d after the first skip.
+func writesAfter(ev []wiretap.Event, d wiretap.Dir, skip int) []wiretap.Event {
+	w := wiretap.Filter(ev, d)
+	if skip > len(w) {
+		return nil
+	}
+	return w[skip:]
+}
+
+// TestConn_ConstantRate checks the constant-rate profile on the wire: every
+// tick carries exactly the cell size, idle, half loaded and saturated, and
+// the data arrives intact.
+func TestConn_ConstantRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const cell, tick = 1448, 10 * time.Millisecond
+		cfg := &Config{Schedule: cbr(cell, tick), Seed: [32]byte{1}}
+		p := newPair(t, cfg, cfg)
+		got := drain(p.srv)
+		back := drain(p.cli)
+
+		all := sha256.New()
+		write := func(b []byte) {
+			t.Helper()
+			all.Write(b)
+			if _, err := p.cli.Write(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		data := make([]byte, 600_000)
+		mrand.NewChaCha8([32]byte{2}).Read(data)
+
+		// Idle: one byte starts the cells, then a second of decoys.
+		write(data[:1])
+		time.Sleep(time.Second)
+		idleCells := len(writesAfter(p.rec.Events(), wiretap.Sent, p.cliHS))
+		// Half loaded: 700 bytes a tick, about half a cell's payload.
+		for i := range 100 {
+			write(data[1+i*700 : 1+(i+1)*700])
+			time.Sleep(tick)
+		}
+		halfEnd := len(writesAfter(p.rec.Events(), wiretap.Sent, p.cliHS))
+		// Saturated.
+		sat := data[70_001:]
+		before := got.count()
+		start := time.Now()
+		write(sat)
+		for got.count() < before+len(sat) {
+			time.Sleep(tick)
+		}
+		satTime := time.Since(start)
+		if err := p.cli.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		p.srv.Close()
+		<-got.done
+		<-back.done
+
+		if got.n != len(data) || !bytes.Equal(got.h, all.Sum(nil)) {
+			t.Fatalf("server got %d bytes (hash match %v), want %d", got.n, bytes.Equal(got.h, all.Sum(nil)), len(data))
+		}
+		cells := writesAfter(p.rec.Events(), wiretap.Sent, p.cliHS)
+		if idleCells < 99 || idleCells > 102 {
+			t.Errorf("%d cells in the idle second, want 100", idleCells)
+		}
+		if halfEnd-idleCells < 99 || halfEnd-idleCells > 102 {
+			t.Errorf("%d cells in the half-loaded second, want 100", halfEnd-idleCells)
+		}
+		for i, c := range cells {
+			if c.Size != cell {
+				t.Fatalf("cell %d is %d bytes, want %d", i, c.Size, cell)
+			}
+			if i > 0 {
+				if gap := c.Time.Sub(cells[i-1].Time); gap != tick {
+					t.Fatalf("cell %d came %v after the previous, want %v", i, gap, tick)
+				}
+			}
+		}
+		// Saturated goodput: every cell but the last carries
+		// cell - 21 bytes of stream (20 bytes of BIP324 framing and
+		// our record byte).
+		perCell := cell - v2core.PacketOverhead - 1
+		maxCells := (len(sat)+perCell-1)/perCell + 1
+		if satTime > time.Duration(maxCells)*tick {
+			t.Errorf("saturated: %d bytes took %v, want at most %d cells (%v)", len(sat), satTime, maxCells, time.Duration(maxCells)*tick)
+		}
+		st := p.cli.Stats()
+		if st.DataOut != int64(len(data)) {
+			t.Errorf("DataOut = %d, want %d", st.DataOut, len(data))
+		}
+		if st.DataOut+st.Packets*int64(v2core.PacketOverhead+1)+st.DecoyOut != int64(len(cells)*cell) {
+			t.Errorf("counters do not add up to the cells: %+v, %d cells", st, len(cells))
+		}
+		// The server shaped its own direction: its cells are all
+		// decoys here and all of the cell size.
+		for _, c := range writesAfter(p.rec.Events(), wiretap.Received, p.srvHS) {
+			if c.Size != cell {
+				t.Fatalf("server cell of %d bytes", c.Size)
+			}
+		}
+	})
+}
+
+// TestConn_None checks the unshaped path: data both ways, any sizes.
+func TestConn_None(t *testing.T) {
+	checkGoroutines(t)
+	a, b := tcpPair(t)
+	cli, srv := Client(a, nil), Server(b, nil)
+	data := make([]byte, 3<<20)
+	mrand.NewChaCha8([32]byte{3}).Read(data)
+	var wg sync.WaitGroup
+	var got []byte
+	var rerr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		got, rerr = io.ReadAll(srv)
+	}()
+	for off := 0; off < len(data); {
+		n := min(len(data)-off, 1+off%70_000)
+		if _, err := cli.Write(data[off : off+n]); err != nil {
+			t.Fatal(err)
+		}
+		off += n
+	}
+	if err := cli.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	srv.Close()
+	if rerr != nil && !errors.Is(rerr, io.ErrUnexpectedEOF) {
+		t.Fatalf("read: %v", rerr)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("got %d bytes, want %d, equal=%v", len(got), len(data), bytes.Equal(got, data))
+	}
+	if d := cli.Stats().DecoyOut; d != 0 {
+		t.Fatalf("none sent %d decoy bytes", d)
+	}
+}
+
+// TestConn_SameSeedSameDecisions runs a jitter-shaped exchange twice with
+// one seed and once with another: the wire (sizes and times) repeats
+// exactly with the seed and differs without it.
+func TestConn_SameSeedSameDecisions(t *testing.T) {
+	run := func(seed byte) []string {
+		var out []string
+		synctest.Test(t, func(t *testing.T) {
+			jit := func(_ schedule.Role, r *mrand.Rand) (schedule.Schedule, error) {
+				return schedule.NewJitter(schedule.JitterParams{}, r)
+			}
+			cfg := &Config{Schedule: jit, Seed: [32]byte{seed}}
+			p := newPair(t, cfg, cfg)
+			got := drain(p.srv)
+			back := drain(p.cli)
+			data := make([]byte, 100_000)
+			p.cli.Write(data)
+			p.cli.Close()
+			p.srv.Close()
+			<-got.done
+			<-back.done
+			start := p.rec.Events()[0].Time
+			for _, e := range wiretap.Filter(p.rec.Events(), wiretap.Sent) {
+				out = append(out, fmt.Sprintf("%v %d", e.Time.Sub(start), e.Size))
+			}
+		})
+		return out
+	}
+	a, b, c := run(5), run(5), run(6)
+	if len(a) < 10 {
+		t.Fatalf("only %d writes", len(a))
+	}
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("same seed, different wire:\n%v\n%v", a, b)
+	}
+	if fmt.Sprint(a) == fmt.Sprint(c) {
+		t.Fatal("different seeds, same wire")
+	}
+}
+
+// TestConn_SlowReader: a peer that never reads makes Write block once the
+// queue is full, and the write deadline ends the wait; memory stays at the
+// queue size.
+func TestConn_SlowReader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &Config{QueueSize: 64 << 10, Linger: -1}
+		p := newPair(t, cfg, &Config{})
+		p.cli.SetWriteDeadline(time.Now().Add(time.Second))
+		n, err := p.cli.Write(make([]byte, 50<<20))
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("err = %v, want a timeout", err)
+		}
+		// The queue, the socket's buffer and one packet in flight.
+		if limit := 64<<10 + 256<<10 + DefaultMaxPacket; n > limit {
+			t.Errorf("Write took %d bytes, more than the %d the queue and socket hold", n, limit)
+		}
+		if err := p.cli.Close(); err == nil {
+			t.Fatal("Close reported no unsent bytes")
+		}
+		p.srv.Close()
+	})
+}
+
+// TestConn_Close: no goroutine is left after Close, on either end, and
+// use after Close reports net.ErrClosed.
+func TestConn_Close(t *testing.T) {
+	checkGoroutines(t)
+	a, b := tcpPair(t)
+	cfg := &Config{Schedule: cbr(512, time.Millisecond)}
+	cli, srv := Client(a, cfg), Server(b, cfg)
+	go srv.Handshake()
+	if _, err := cli.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(srv, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	cli.Close()
+	srv.Close()
+	if _, err := cli.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+}
+
+// TestConn_HandshakeShaping: garbage length and filler, handshake decoys,
+// version contents and a split first flight all reach the wire.
+func TestConn_HandshakeShaping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &Config{
+			GarbageLen:      fixedDist(1000),
+			HandshakeDecoys: fixedDist(3),
+			DecoySize:       fixedDist(100),
+			VersionContents: []byte("profile=cbr"),
+			FirstWriteSize:  100,
+			Seed:            [32]byte{9},
+		}
+		p := newPair(t, cfg, &Config{})
+		w := wiretap.Filter(p.rec.Events(), wiretap.Sent)
+		if len(w) != 3 || w[0].Size != 100 || w[1].Size != 64+1000-100 {
+			t.Fatalf("client writes %v, want 100, 964, then the rest", w)
+		}
+		if want := 16 + 3*(20+100) + 20 + len("profile=cbr"); w[2].Size != want {
+			t.Fatalf("second flight %d bytes, want %d", w[2].Size, want)
+		}
+		if string(p.srv.PeerVersion()) != "profile=cbr" {
+			t.Fatalf("peer version %q", p.srv.PeerVersion())
+		}
+		if p.srv.Stats().DecoysIn != 3 {
+			t.Fatalf("server saw %d decoys", p.srv.Stats().DecoysIn)
+		}
+		if p.cli.Stats().Garbage != 1000 {
+			t.Fatalf("garbage counter %d", p.cli.Stats().Garbage)
+		}
+		p.cli.Close()
+		p.srv.Close()
+	})
+}
