@@ -1,0 +1,114 @@
+package profiles
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestBuiltins_Parse(t *testing.T) {
+	want := []string{"bitcoin", "cbr", "fet", "jitter", "none", "video"}
+	if got := Builtins(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("built-ins %v, want %v", got, want)
+	}
+	for _, name := range want {
+		p, err := Load(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if p.Name != name {
+			t.Errorf("%s: name field is %q", name, p.Name)
+		}
+		if _, err := p.Compile(nil); err != nil {
+			t.Errorf("%s: compile: %v", name, err)
+		}
+	}
+}
+
+func TestParse_Errors(t *testing.T) {
+	cases := []struct {
+		name, src string
+		line      int
+		field     string
+		msg       string
+	}{
+		{"unknown field", "name = \"x\"\n[schedule]\nkind = \"constant-rate\"\ncel = 100\n", 4, "schedule.cel", "unknown field"},
+		{"bad kind", "name = \"x\"\n\n[schedule]\nkind = \"warp\"\n", 4, "schedule.kind", "want immediate"},
+		{"cell too small", "name = \"x\"\n[schedule]\nkind = \"constant-rate\"\ncell = 10\n", 4, "schedule.cell", "at least 22"},
+		{"interval out of range", "name = \"x\"\n[schedule]\nkind = \"constant-rate\"\ninterval = \"1ns\"\n", 4, "schedule.interval", "Interval"},
+		{"bad duration", "name = \"x\"\n[schedule]\nkind = \"constant-rate\"\ninterval = \"soon\"\n", 4, "", "not a duration"},
+		{"garbage too long", "name = \"x\"\n[handshake]\ngarbage_len = \"uniform(0,5000)\"\n", 3, "handshake.garbage_len", "0..4095"},
+		{"bad dist", "name = \"x\"\n[handshake]\ngarbage_len = \"gaussian(1,2)\"\n", 3, "handshake.garbage_len", "unknown distribution"},
+		{"bad filler", "name = \"x\"\n[handshake]\ngarbage_fill = \"zeros\"\n", 3, "handshake.garbage_fill", "printable"},
+		{"syntax", "name = \"x\"\n[schedule\n", 3, "", "table name"},
+		{"no name", "[schedule]\nkind = \"immediate\"\n", 0, "name", "missing"},
+		{"bad seed", "name = \"x\"\nseed = \"abc\"\n", 2, "seed", "64 hex"},
+		{"replay without trace", "name = \"x\"\n[schedule]\nkind = \"replay\"\n", 0, "schedule.trace", "missing"},
+		{"video vbr", "name = \"x\"\n[schedule]\nkind = \"video\"\nvbr = 5.0\n", 4, "schedule.vbr", "VBR"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("test.toml", []byte(c.src))
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want a *profiles.Error", err)
+			}
+			if pe.File != "test.toml" || pe.Line != c.line || (c.field != "" && pe.Field != c.field) || !strings.Contains(pe.Error(), c.msg) {
+				t.Fatalf("err = %q (line %d, field %q), want line %d field %q containing %q", pe.Error(), pe.Line, pe.Field, c.line, c.field, c.msg)
+			}
+		})
+	}
+}
+
+func TestParseDist(t *testing.T) {
+	good := []string{"fixed(5)", "7", "uniform(0,10)", " uniform( 1 , 2 ) ", "lognormal(6.5,1)", "weighted(1,1448,20)",
+		"empirical(1,2,3)", "clamp(lognormal(7,1),64,1448)", "clamp(uniform(0,100),10,20)"}
+	for _, s := range good {
+		if _, err := ParseDist(s, [32]byte{1}); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	bad := []string{"", "x", "fixed(", "fixed(1,2)", "uniform(5,1)", "uniform(a,b)", "clamp(fixed(1))", "clamp(fixed(1),2)",
+		"empirical()", "lognormal(1)", "fixed(1) junk", strings.Repeat("clamp(", 10) + "fixed(1)" + strings.Repeat(",0,1)", 10), "weighted(1,2)"}
+	for _, s := range bad {
+		if _, err := ParseDist(s, [32]byte{}); err == nil {
+			t.Errorf("%q: no error", s)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range Builtins() {
+		src, _ := BuiltinSource(name)
+		f.Add(src)
+	}
+	f.Add([]byte("name = \"x\"\n[handshake]\ngarbage_len = \"clamp(lognormal(7,1),64,1448)\"\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		p, err := Parse("fuzz.toml", src)
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		if _, err := p.Compile(nil); err != nil {
+			t.Fatalf("parsed but does not compile: %v", err)
+		}
+	})
+}
+
+func FuzzParseDist(f *testing.F) {
+	f.Add("clamp(lognormal(7,1),64,1448)")
+	f.Add("empirical(1,2,3)")
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDist(s, [32]byte{})
+		if err != nil {
+			return
+		}
+		lo, hi := d.Bounds()
+		if lo > hi {
+			t.Fatalf("%q: bounds %d > %d", s, lo, hi)
+		}
+	})
+}

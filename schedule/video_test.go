@@ -1,0 +1,218 @@
+package schedule
+
+import (
+	"testing"
+	"time"
+)
+
+type burst struct {
+	at     time.Duration
+	rung   int
+	writes []int
+}
+
+// videoSession runs a client and a server Video against each other over a
+// network with no delay and unlimited bandwidth, each end served by a
+// perfect shaper, for d. serverData bytes wait at the server from the
+// start; the client has a little data at the start, which begins the
+// session.
+func videoSession(t *testing.T, p VideoParams, serverData int, d time.Duration) (requests []write, bursts []burst, srv *Video) {
+	t.Helper()
+	cp, sp := p, p
+	cp.Role, sp.Role = Client, Server
+	c, err := NewVideo(cp, seeded(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewVideo(sp, seeded(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc, qs := 100, serverData
+	c.Queued(t0, qc)
+	s.Queued(t0, qs)
+	now := t0
+	for steps := 0; steps < 1_000_000; steps++ {
+		oc, os := c.Next(now), s.Next(now)
+		// The client's request goes first when both are due: the
+		// server only hears it once it has been written.
+		useClient := !oc.Idle() && (os.Idle() || !os.At.Before(oc.At))
+		if useClient {
+			now = oc.At
+			if now.Sub(t0) > d {
+				break
+			}
+			data := min(qc, oc.Size)
+			qc -= data
+			c.Sent(now, data, false)
+			c.Sent(now, oc.Size-data, true)
+			requests = append(requests, write{now.Sub(t0), oc.Size, data})
+			s.Received(now, oc.Size)
+			continue
+		}
+		if os.Idle() || os.At.Sub(t0) > d {
+			break
+		}
+		now = os.At
+		if !s.burst {
+			t.Fatalf("server opportunity %v outside a burst", show(os))
+		}
+		if len(bursts) == 0 || s.segLeft == s.segSize {
+			bursts = append(bursts, burst{at: now.Sub(t0), rung: s.rung})
+		}
+		data := min(qs, os.Size)
+		qs -= data
+		s.Sent(now, data, false)
+		s.Sent(now, os.Size-data, true)
+		b := &bursts[len(bursts)-1]
+		b.writes = append(b.writes, os.Size)
+		c.Received(now, os.Size)
+	}
+	return requests, bursts, s
+}
+
+func TestVideo_session(t *testing.T) {
+	const seg = 4 * time.Second
+	ms := time.Millisecond
+	p := VideoParams{SegmentDuration: seg}
+	tests := []struct {
+		name       string
+		serverData int
+		wantRungs  []int
+	}{
+		{"idle: decoys at the lowest rung", 0, []int{0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{"busy: climbs the ladder", 100 << 20, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 8}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			requests, bursts, _ := videoSession(t, p, tt.serverData, 30*time.Second)
+			// Startup: three segments back to back, each asked for a
+			// QuietGap after the previous one arrived; then one per
+			// segment duration.
+			wantAt := []time.Duration{0, 100 * ms, 200 * ms}
+			for at := 200*ms + seg; at <= 30*time.Second; at += seg {
+				wantAt = append(wantAt, at)
+			}
+			if len(requests) != len(wantAt) || len(bursts) != len(wantAt) {
+				t.Fatalf("%d requests, %d bursts, want %d of each", len(requests), len(bursts), len(wantAt))
+			}
+			for i, at := range wantAt {
+				if requests[i].at != at || bursts[i].at != at {
+					t.Errorf("request %d at %v, burst at %v, want %v", i, requests[i].at, bursts[i].at, at)
+				}
+				if n := requests[i].size; n < 300 || n > 800 {
+					t.Errorf("request %d is %d bytes, want 300..800", i, n)
+				}
+				b := bursts[i]
+				if b.rung != tt.wantRungs[i] {
+					t.Errorf("segment %d at rung %d, want %d", i, b.rung, tt.wantRungs[i])
+				}
+				total := 0
+				for j, w := range b.writes {
+					if j < len(b.writes)-1 && w != DefaultMTU || w < 1 || w > DefaultMTU {
+						t.Fatalf("segment %d write %d is %d bytes, want %d but for the last", i, j, w, DefaultMTU)
+					}
+					total += w
+				}
+				base := float64(DefaultLadder()[b.rung]) / 8 * seg.Seconds()
+				if f := float64(total) / base; f < 0.8-1e-3 || f > 1.2+1e-3 {
+					t.Errorf("segment %d is %d bytes, %.3f of bitrate × duration, want 0.8..1.2", i, total, f)
+				}
+			}
+			if requests[0].data != 100 {
+				t.Errorf("the first request carried %d bytes of the client's data, want 100", requests[0].data)
+			}
+		})
+	}
+}
+
+// TestVideo_sizesVary checks VBR: segment sizes at one rung differ.
+func TestVideo_sizesVary(t *testing.T) {
+	_, bursts, _ := videoSession(t, VideoParams{}, 0, 60*time.Second)
+	seen := map[int]bool{}
+	for _, b := range bursts {
+		total := 0
+		for _, w := range b.writes {
+			total += w
+		}
+		seen[total] = true
+	}
+	if len(seen) < len(bursts)-1 {
+		t.Errorf("%d distinct segment sizes in %d segments", len(seen), len(bursts))
+	}
+	_, bursts, _ = videoSession(t, VideoParams{VBR: -1}, 0, 60*time.Second)
+	for _, b := range bursts {
+		total := 0
+		for _, w := range b.writes {
+			total += w
+		}
+		if total != 145_000/8*4 {
+			t.Errorf("constant-size segment of %d bytes, want %d", total, 145_000/8*4)
+		}
+	}
+}
+
+func TestVideo_clientIdleStop(t *testing.T) {
+	s, err := NewVideo(VideoParams{Role: Client, IdleStop: 10 * time.Second, StartupSegments: 1}, seeded(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := simulate(t, s, []arrival{{0, 10}, {time.Minute, 10}}, 2*time.Minute)
+	// Requests at 0, 4, 8 (due before 0+10s); then a new session at 60s:
+	// 60, 64, 68.
+	want := []time.Duration{0, 4, 8, 60, 64, 68}
+	if len(got) != len(want) {
+		t.Fatalf("requests %v, want at %v s", got, want)
+	}
+	for i := range want {
+		if got[i].at != want[i]*time.Second {
+			t.Errorf("request %d at %v, want %vs", i, got[i].at, want[i])
+		}
+	}
+}
+
+// TestVideo_serverUnprompted checks that data at a server whose client
+// never asks still goes out, one segment per segment duration.
+func TestVideo_serverUnprompted(t *testing.T) {
+	s, err := NewVideo(VideoParams{Role: Server}, seeded(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := simulate(t, s, []arrival{{time.Second, 100_000}}, 20*time.Second)
+	var starts []time.Duration
+	prev := time.Duration(-1)
+	data := 0
+	for _, w := range got {
+		if w.at != prev {
+			starts = append(starts, w.at)
+			prev = w.at
+		}
+		data += w.data
+	}
+	if data != 100_000 {
+		t.Errorf("sent %d bytes of data, want all 100000", data)
+	}
+	if len(starts) < 2 || starts[0] != time.Second || starts[1] != 5*time.Second {
+		t.Errorf("bursts at %v, want 1s, 5s, ...", starts)
+	}
+}
+
+// TestVideo_slowLink checks the step down when a burst takes longer than
+// a segment: the link can't carry the bitrate.
+func TestVideo_slowLink(t *testing.T) {
+	s, err := NewVideo(VideoParams{Role: Server, StartRung: 4}, seeded(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Queued(t0, 1<<30)
+	s.Received(t0, 500)
+	now := t0
+	for s.burst {
+		o := s.Next(now)
+		s.Sent(now, o.Size, false)
+		now = now.Add(50 * time.Millisecond) // 1448 bytes / 50ms: 230 kbit/s
+	}
+	if s.Rung() != 3 {
+		t.Errorf("rung %d after a slow segment, want 3", s.Rung())
+	}
+}
