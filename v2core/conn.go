@@ -149,6 +149,10 @@ func (c *Conn) handshake() error {
 		n, err := c.hs.Feed(c.in.buf[c.in.start:c.in.end])
 		c.in.start += n
 		if err != nil {
+			var v1 *V1Error
+			if errors.As(err, &v1) {
+				v1.Rest = append([]byte(nil), c.in.buf[c.in.start:c.in.end]...)
+			}
 			return err
 		}
 	}

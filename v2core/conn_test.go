@@ -1,6 +1,7 @@
 package v2core
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -395,6 +396,10 @@ func TestConn_BadInput(t *testing.T) {
 		var v1 *V1Error
 		if !errors.As(err, &v1) || v1.Prefix != pre {
 			t.Fatalf("server: %v, want *V1Error with the prefix", err)
+		}
+		// Whatever came with the prefix in the same read is handed back.
+		if len(v1.Rest) > 100 || !bytes.Equal(v1.Rest, make([]byte, len(v1.Rest))) {
+			t.Fatalf("Rest = %x, want a prefix of the 100 zero bytes sent", v1.Rest)
 		}
 	})
 }

@@ -22,10 +22,15 @@ var (
 )
 
 // V1Error reports that a responder read the 16-byte v1 prefix of its own
-// network. Prefix is what it read, so the caller can hand the connection to
-// a v1 implementation without losing a byte.
+// network. Prefix and Rest are what it read, so the caller can hand the
+// connection to a v1 implementation without losing a byte.
 type V1Error struct {
 	Prefix [V1PrefixSize]byte
+	// Rest holds bytes read after the prefix: [Conn] reads in bulk, and
+	// the rest of the v1 message often came in the same read. The
+	// sans-io [Handshake.Feed] leaves it nil: it consumes only the prefix
+	// and the caller still has the rest.
+	Rest []byte
 }
 
 func (e *V1Error) Error() string { return ErrV1.Error() }

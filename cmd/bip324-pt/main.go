@@ -1,0 +1,123 @@
+// Command bip324-pt is a traffic-shaping pluggable transport whose wire
+// format is BIP324, and a toolbox for Bitcoin nodes that speak it.
+//
+// Run "bip324-pt help" for the subcommands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+)
+
+// command is one subcommand. Its name may have several words ("node
+// ping"); run gets the arguments after them and returns the exit status.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// commands lists the subcommands in the order help prints them. A new
+// subcommand adds its entry here, from its own file.
+var commands = []command{
+	{name: "node ping", summary: "check a Bitcoin node: v2 handshake, version, ping; print the session id", run: runNodePing},
+}
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches args to a subcommand and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "bip324-pt: no subcommand")
+		usage(stderr)
+		return exitUsage
+	}
+	if isHelp(args[0]) {
+		usage(stdout)
+		return exitOK
+	}
+	// The longest command name that prefixes args wins.
+	var best *command
+	bestWords := 0
+	for i := range commands {
+		words := strings.Fields(commands[i].name)
+		if len(words) > len(args) || len(words) <= bestWords {
+			continue
+		}
+		match := true
+		for j, w := range words {
+			if args[j] != w {
+				match = false
+				break
+			}
+		}
+		if match {
+			best, bestWords = &commands[i], len(words)
+		}
+	}
+	if best != nil {
+		return best.run(ctx, args[bestWords:], stdout, stderr)
+	}
+	// A group name alone, or with help, lists the group.
+	if isGroup(args[0]) && (len(args) == 1 || isHelp(args[1])) {
+		if len(args) == 1 {
+			fmt.Fprintf(stderr, "bip324-pt: %s: no subcommand\n", args[0])
+			usage(stderr)
+			return exitUsage
+		}
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "bip324-pt: unknown subcommand %q\n", strings.Join(args[:min(len(args), 2)], " "))
+	usage(stderr)
+	return exitUsage
+}
+
+func isHelp(s string) bool {
+	return s == "help" || s == "-h" || s == "--help" || s == "-help"
+}
+
+// isGroup reports whether s is the first word of a multi-word command.
+func isGroup(s string) bool {
+	for _, c := range commands {
+		if words := strings.Fields(c.name); len(words) > 1 && words[0] == s {
+			return true
+		}
+	}
+	return false
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: bip324-pt <command> [flags] [arguments]
+
+bip324-pt speaks BIP324, Bitcoin's encrypted v2 P2P transport.
+
+Commands:
+`)
+	width := 0
+	for _, c := range commands {
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run "bip324-pt <command> --help" for a command's flags.
+`)
+}
