@@ -6,7 +6,6 @@
 package nodetest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -232,21 +231,14 @@ func (n *Node) handle(c net.Conn, info *ConnInfo) error {
 		n.update(func() { info.V1 = true })
 		mc = node.NewV1Conn(c, n.cfg.Network, first[:])
 	default:
-		rc := &recordingConn{Conn: c}
-		vc := v2core.Server(rc, &v2core.Config{Network: n.cfg.Network})
+		vc := v2core.Server(c, &v2core.Config{Network: n.cfg.Network})
 		err := vc.Handshake()
-		read := rc.stop()
 		var v1 *v2core.V1Error
 		switch {
 		case errors.As(err, &v1):
-			// v2core.Conn reads in large chunks, so the bytes after the
-			// 16-byte prefix that came in the same read are not in the
-			// V1Error; replay everything the handshake read.
-			if !bytes.HasPrefix(read, v1.Prefix[:]) {
-				return errors.New("nodetest: v1 prefix not at the start of what was read")
-			}
+			// Carry on in v1 with every byte the handshake read.
 			n.update(func() { info.V1 = true })
-			mc = node.NewV1Conn(c, n.cfg.Network, read)
+			mc = node.NewV1Conn(c, n.cfg.Network, append(v1.Prefix[:], v1.Rest...))
 		case err != nil:
 			return err
 		default:
@@ -355,32 +347,4 @@ func randomNonce() uint64 {
 	var b [8]byte
 	rand.Read(b[:])
 	return binary.LittleEndian.Uint64(b[:])
-}
-
-// recordingConn keeps a copy of everything read through it until stop.
-type recordingConn struct {
-	net.Conn
-	mu      sync.Mutex
-	stopped bool
-	read    []byte
-}
-
-func (c *recordingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.mu.Lock()
-	if !c.stopped {
-		c.read = append(c.read, p[:n]...)
-	}
-	c.mu.Unlock()
-	return n, err
-}
-
-// stop ends the recording and returns what was read.
-func (c *recordingConn) stop() []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stopped = true
-	r := c.read
-	c.read = nil
-	return r
 }
