@@ -24,6 +24,10 @@ type command struct {
 // commands lists the subcommands in the order help prints them. A new
 // subcommand adds its entry here, from its own file.
 var commands = []command{
+	{name: "demo", summary: "run a shaped tunnel on loopback with a built-in workload and show the wire", run: runDemo},
+	{name: "profile list", summary: "list the built-in shaping profiles", run: runProfileList},
+	{name: "profile show", summary: "print a built-in profile's file, a starting point to copy", run: runProfileShow},
+	{name: "profile check", summary: "validate a profile file", run: runProfileCheck},
 	{name: "node ping", summary: "check a Bitcoin node: v2 handshake, version, ping; print the session id", run: runNodePing},
 }
 
