@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -111,4 +112,20 @@ func FuzzParseDist(f *testing.F) {
 			t.Fatalf("%q: bounds %d > %d", s, lo, hi)
 		}
 	})
+}
+
+// TestDocsExample keeps the example in docs/profiles.md valid.
+func TestDocsExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/profiles.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```toml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no toml example in docs/profiles.md")
+	}
+	if _, err := Parse("docs/profiles.md", []byte(example)); err != nil {
+		t.Fatal(err)
+	}
 }
