@@ -91,6 +91,14 @@ type Config struct {
 	// carry real data only. Zero means no cap.
 	MaxDecoyRatio float64
 
+	// Negotiate, when set, is called once the handshake is done with the
+	// contents of the peer's version packet, and returns the Config that
+	// shapes this connection's send side from then on (schedule, packet
+	// and write sizes, queue, linger, decoy cap); nil keeps this one. An
+	// error fails the handshake. A bridge applies the profile its client
+	// asked for this way.
+	Negotiate func(peerVersion []byte) (*Config, error)
+
 	// Seed seeds the connection's sampling source, so the same seed
 	// gives the same decisions. Zero means a fresh random seed for every
 	// connection, which is what real use wants: the seed never touches

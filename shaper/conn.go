@@ -158,24 +158,6 @@ func (c *Conn) handshake() error {
 		return err
 	}
 	c.rand = c.cfg.newRand()
-	role := schedule.Server
-	if c.isClient {
-		role = schedule.Client
-	}
-	if c.cfg.Schedule != nil {
-		s, err := c.cfg.Schedule(role, c.rand)
-		if err != nil {
-			return fmt.Errorf("shaper: making the schedule: %w", err)
-		}
-		c.sched = s
-	} else {
-		c.sched = schedule.NewImmediate()
-	}
-	qs := c.cfg.QueueSize
-	if qs == 0 {
-		qs = DefaultQueueSize
-	}
-	c.q = newQueue(qs)
 
 	h := &hooks{cfg: c.cfg, r: c.rand}
 	vcfg := &v2core.Config{
@@ -233,6 +215,42 @@ func (c *Conn) handshake() error {
 	c.sess = hs.Session()
 	c.peerV = hs.PeerVersion()
 	c.stats.decoysIn.Store(int64(c.sess.Decoder().Decoys()))
+	return c.startSendSide()
+}
+
+// startSendSide settles the send side's Config (negotiated or not) and
+// makes its schedule and queue.
+func (c *Conn) startSendSide() error {
+	if c.cfg.Negotiate != nil {
+		next, err := c.cfg.Negotiate(c.peerV)
+		if err != nil {
+			return fmt.Errorf("shaper: negotiation: %w", err)
+		}
+		if next != nil {
+			if err := next.check(); err != nil {
+				return err
+			}
+			c.cfg = next
+		}
+	}
+	role := schedule.Server
+	if c.isClient {
+		role = schedule.Client
+	}
+	if c.cfg.Schedule != nil {
+		s, err := c.cfg.Schedule(role, c.rand)
+		if err != nil {
+			return fmt.Errorf("shaper: making the schedule: %w", err)
+		}
+		c.sched = s
+	} else {
+		c.sched = schedule.NewImmediate()
+	}
+	qs := c.cfg.QueueSize
+	if qs == 0 {
+		qs = DefaultQueueSize
+	}
+	c.q = newQueue(qs)
 	return nil
 }
 

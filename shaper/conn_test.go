@@ -8,6 +8,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -350,5 +351,52 @@ func TestConn_HandshakeShaping(t *testing.T) {
 		}
 		p.cli.Close()
 		p.srv.Close()
+	})
+}
+
+// TestConn_Negotiate: the server shapes its send side with the Config its
+// Negotiate picks from the client's version packet.
+func TestConn_Negotiate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asked []byte
+		scfg := &Config{Negotiate: func(v []byte) (*Config, error) {
+			asked = append([]byte(nil), v...)
+			if string(v) != "cbr please" {
+				return nil, errors.New("unknown request")
+			}
+			return &Config{Schedule: cbr(600, 5*time.Millisecond)}, nil
+		}}
+		p := newPair(t, &Config{VersionContents: []byte("cbr please")}, scfg)
+		back := drain(p.cli)
+		got := drain(p.srv)
+		p.srv.Write([]byte("x"))
+		time.Sleep(100 * time.Millisecond)
+		p.cli.Close()
+		p.srv.Close()
+		<-back.done
+		<-got.done
+		if string(asked) != "cbr please" {
+			t.Fatalf("Negotiate saw %q", asked)
+		}
+		cells := writesAfter(p.rec.Events(), wiretap.Received, p.srvHS)
+		if len(cells) < 19 {
+			t.Fatalf("%d server cells in 100ms, want about 20", len(cells))
+		}
+		for _, c := range cells {
+			if c.Size != 600 {
+				t.Fatalf("server cell of %d bytes, want 600", c.Size)
+			}
+		}
+	})
+	// A refused request fails the server's handshake.
+	synctest.Test(t, func(t *testing.T) {
+		a, b := memconn.Pipe(1 << 16)
+		cli := Client(a, &Config{VersionContents: []byte("warp 9")})
+		srv := Server(b, &Config{Negotiate: func([]byte) (*Config, error) { return nil, errors.New("no") }})
+		go cli.Handshake()
+		if err := srv.Handshake(); err == nil || !strings.Contains(err.Error(), "negotiation") {
+			t.Fatalf("server handshake: %v", err)
+		}
+		cli.Close()
 	})
 }
