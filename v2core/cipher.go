@@ -71,6 +71,10 @@ type fsAEAD struct {
 	aead   cipher.AEAD
 	epoch  uint64
 	packet uint32 // packets sealed or opened in this epoch
+	// n is the nonce of the current packet. It lives here, not on the
+	// stack: passed through the cipher.AEAD interface, a stack array
+	// escapes and costs an allocation per packet.
+	n [chacha20poly1305.NonceSize]byte
 }
 
 func (c *fsAEAD) init(key *[32]byte) {
@@ -87,17 +91,16 @@ func (c *fsAEAD) setKey(key []byte) {
 	c.aead = a
 }
 
-func (c *fsAEAD) nonce(n *[chacha20poly1305.NonceSize]byte) {
-	binary.LittleEndian.PutUint32(n[:4], c.packet)
-	binary.LittleEndian.PutUint64(n[4:], c.epoch)
+func (c *fsAEAD) nonce() []byte {
+	binary.LittleEndian.PutUint32(c.n[:4], c.packet)
+	binary.LittleEndian.PutUint64(c.n[4:], c.epoch)
+	return c.n[:]
 }
 
 // seal appends the sealed plaintext to dst, as cipher.AEAD.Seal does
 // (plaintext may be dst[len(dst):len(dst)+len(plaintext)] to seal in place).
 func (c *fsAEAD) seal(dst, plaintext, aad []byte) []byte {
-	var n [chacha20poly1305.NonceSize]byte
-	c.nonce(&n)
-	out := c.aead.Seal(dst, n[:], plaintext, aad)
+	out := c.aead.Seal(dst, c.nonce(), plaintext, aad)
 	c.advance()
 	return out
 }
@@ -106,9 +109,7 @@ func (c *fsAEAD) seal(dst, plaintext, aad []byte) []byte {
 // dst. The packet counter moves on whether or not the tag matched; after a
 // failure the caller drops the connection, as the BIP requires.
 func (c *fsAEAD) open(dst, ciphertext, aad []byte) ([]byte, error) {
-	var n [chacha20poly1305.NonceSize]byte
-	c.nonce(&n)
-	out, err := c.aead.Open(dst, n[:], ciphertext, aad)
+	out, err := c.aead.Open(dst, c.nonce(), ciphertext, aad)
 	c.advance()
 	return out, err
 }
@@ -118,13 +119,12 @@ func (c *fsAEAD) advance() {
 	if c.packet < RekeyInterval {
 		return
 	}
-	var n [chacha20poly1305.NonceSize]byte
-	binary.LittleEndian.PutUint32(n[:4], 0xffffffff)
-	binary.LittleEndian.PutUint64(n[4:], c.epoch)
+	binary.LittleEndian.PutUint32(c.n[:4], 0xffffffff)
+	binary.LittleEndian.PutUint64(c.n[4:], c.epoch)
 	// The new key is the AEAD ciphertext of 32 zero bytes under the rekey
-	// nonce; its tag is discarded. Seal in place in a scratch array.
+	// nonce; its tag is discarded.
 	var buf [32 + TagSize]byte
-	c.aead.Seal(buf[:0], n[:], buf[:32], nil)
+	c.aead.Seal(buf[:0], c.n[:], buf[:32], nil)
 	c.setKey(buf[:32])
 	clear(buf[:])
 	c.epoch++
