@@ -1,0 +1,333 @@
+// Package bridge is bip324-pt between two of its own ends: a client that
+// authenticates to its bridge inside a BIP324 first flight
+// (internal/bridgeauth) and asks for a downstream profile in its version
+// packet, and a bridge that answers only such clients. Every other flight
+// gets no byte from the bridge: it is read and dropped until a random
+// delay or byte count, then closed, or, with a fallback address, handed
+// whole to a real Bitcoin node, the bytes already read included.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
+	"github.com/bip324pt/bip324-pt/padding"
+	"github.com/bip324pt/bip324-pt/profiles"
+	"github.com/bip324pt/bip324-pt/shaper"
+	"github.com/bip324pt/bip324-pt/v2core"
+)
+
+// maxMarkEnd is where the mark and MAC must end at the latest, counted
+// from the start of the flight: one full TCP segment on a 1500-byte path
+// (1448 bytes), so the bridge finds them in its first read.
+const maxMarkEnd = 1448
+
+// ClientConfig configures a bridge client.
+type ClientConfig struct {
+	// Secret is the bridge's secret from the bridge line.
+	Secret bridgeauth.Secret
+	// Shaping shapes our send direction and our handshake (garbage
+	// length and filler). Nil means the zero shaper.Config.
+	Shaping *shaper.Config
+	// Request is what we ask the bridge to shape its direction with.
+	Request Request
+	// Now is the clock for the MAC's hour. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Client runs the client handshake over raw, a connection to the bridge,
+// and returns the shaped connection.
+func Client(ctx context.Context, raw net.Conn, cc *ClientConfig) (*shaper.Conn, error) {
+	cfg := shaper.Config{}
+	if cc.Shaping != nil {
+		cfg = *cc.Shaping
+	}
+	now := cc.Now
+	if now == nil {
+		now = time.Now
+	}
+	keys := cc.Secret.Keys()
+	lenDist, filler := cfg.GarbageLen, cfg.Garbage
+	if filler == nil {
+		filler = padding.RandomFiller{}
+	}
+	cfg.GarbageHook = func(dst []byte, key *[v2core.EllswiftKeySize]byte, r *mrand.Rand) []byte {
+		n := garbageLen(lenDist, r)
+		off := r.IntN(min(n-bridgeauth.Overhead, maxMarkEnd-v2core.EllswiftKeySize-bridgeauth.Overhead) + 1)
+		pq := make([]byte, n-bridgeauth.Overhead)
+		filler.Fill(r, pq)
+		return keys.AppendGarbage(dst, key, pq[:off], pq[off:], now())
+	}
+	// The key, the mark and the MAC go in one write.
+	cfg.FirstWriteSize = 0
+	cfg.VersionContents = cc.Request.Marshal()
+	c := shaper.Client(raw, &cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("bridge: client handshake: %w", err)
+	}
+	return c, nil
+}
+
+// garbageLen draws a garbage length from the profile's distribution that
+// leaves room for the mark and the MAC: lengths below that are drawn
+// again (a few times, then raised), so the rest of the distribution keeps
+// its shape.
+func garbageLen(d padding.Dist, r *mrand.Rand) int {
+	for range 16 {
+		var n int
+		if d != nil {
+			n = d.Sample(r)
+		} else {
+			n = r.IntN(v2core.MaxGarbageLen + 1)
+		}
+		if n >= bridgeauth.Overhead && n <= v2core.MaxGarbageLen {
+			return n
+		}
+	}
+	return bridgeauth.Overhead
+}
+
+// ServerConfig configures a bridge.
+type ServerConfig struct {
+	// Secret is the bridge's secret.
+	Secret bridgeauth.Secret
+	// Shaping shapes the bridge's handshake and, unless the client asks
+	// for an allowed profile, its send direction. Nil means the zero
+	// shaper.Config.
+	Shaping *shaper.Config
+	// Allowed lists the built-in profiles a client may ask for. Empty
+	// means every built-in. A request outside the list gets Shaping.
+	Allowed []string
+	// Fallback, if set, is a real Bitcoin node (HOST:PORT) that gets
+	// every connection that fails authentication, with the bytes already
+	// read, so a prober meets a genuine node.
+	Fallback string
+	// ProbeCloseMin and ProbeCloseMax bound the random delay after which a
+	// refused connection is closed when there is no fallback. Zero means
+	// 10s and 60s.
+	ProbeCloseMin, ProbeCloseMax time.Duration
+	// FirstReadTimeout is how long the bridge waits for the first bytes.
+	// Zero means 60s, when Bitcoin Core closes an unfinished handshake.
+	FirstReadTimeout time.Duration
+	// Now is the clock for the MAC's hour and the replay filter. Nil means
+	// time.Now.
+	Now func() time.Time
+	// Logger receives one line per refused connection at debug level.
+	Logger *slog.Logger
+	// Dial reaches the fallback. Nil means a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Server is a bridge. Safe for concurrent use.
+type Server struct {
+	cfg      ServerConfig
+	verifier *bridgeauth.Verifier
+	allowed  map[string]bool
+	mu       sync.Mutex
+	rand     *mrand.Rand
+}
+
+// ErrRefused is returned by WrapConn for a connection that failed
+// authentication; the bridge has already dealt with it (drained and
+// closed it, or handed it to the fallback).
+var ErrRefused = errors.New("bridge: connection refused authentication")
+
+// NewServer returns a bridge.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	v, err := bridgeauth.NewVerifier(cfg.Secret.Keys())
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ProbeCloseMin == 0 {
+		cfg.ProbeCloseMin = 10 * time.Second
+	}
+	if cfg.ProbeCloseMax == 0 {
+		cfg.ProbeCloseMax = 60 * time.Second
+	}
+	if cfg.ProbeCloseMax < cfg.ProbeCloseMin {
+		return nil, fmt.Errorf("bridge: probe close window %v..%v is empty", cfg.ProbeCloseMin, cfg.ProbeCloseMax)
+	}
+	if cfg.FirstReadTimeout == 0 {
+		cfg.FirstReadTimeout = 60 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Dial == nil {
+		var d net.Dialer
+		cfg.Dial = d.DialContext
+	}
+	allowed := make(map[string]bool)
+	names := cfg.Allowed
+	if len(names) == 0 {
+		names = profiles.Builtins()
+	}
+	for _, n := range names {
+		if _, ok := profiles.BuiltinSource(n); !ok {
+			return nil, fmt.Errorf("bridge: allowed profile %q is not a built-in (built-ins: %v)", n, profiles.Builtins())
+		}
+		allowed[n] = true
+	}
+	var seed [32]byte
+	if _, err := io.ReadFull(cryptoRand, seed[:]); err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, verifier: v, allowed: allowed, rand: mrand.New(mrand.NewChaCha8(seed))}, nil
+}
+
+// WrapConn authenticates a connection accepted by the bridge and runs the
+// BIP324 handshake on it. A connection that fails authentication never
+// gets a byte from the bridge; WrapConn deals with it and returns an error
+// that wraps ErrRefused.
+func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
+	start := s.cfg.Now()
+	raw.SetReadDeadline(time.Now().Add(s.cfg.FirstReadTimeout))
+	buf := make([]byte, v2core.EllswiftKeySize+v2core.MaxGarbageLen+v2core.GarbageTerminatorSize)
+	n, err := raw.Read(buf)
+	first := buf[:n]
+	if n == 0 {
+		raw.Close()
+		return nil, fmt.Errorf("%w: no bytes before %v (%v)", ErrRefused, s.cfg.FirstReadTimeout, err)
+	}
+	if verr := s.verifier.Verify(first, start); verr != nil {
+		s.refuse(ctx, raw, first, verr)
+		return nil, fmt.Errorf("%w: %v", ErrRefused, verr)
+	}
+	raw.SetReadDeadline(time.Time{})
+	cfg := shaper.Config{}
+	if s.cfg.Shaping != nil {
+		cfg = *s.cfg.Shaping
+	}
+	cfg.Negotiate = s.negotiate
+	c := shaper.Server(&prefixConn{Conn: raw, prefix: first}, &cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("bridge: server handshake: %w", err)
+	}
+	return c, nil
+}
+
+// negotiate applies the client's request within the allow-list.
+func (s *Server) negotiate(v []byte) (*shaper.Config, error) {
+	req, err := ParseRequest(v)
+	if err != nil {
+		s.cfg.Logger.Debug("bridge: no usable request; using the default profile", "err", err)
+		return nil, nil
+	}
+	if req.Profile == "" || !s.allowed[req.Profile] {
+		s.cfg.Logger.Info("bridge: client asked for a profile outside the allow-list; using the default", "profile", req.Profile)
+		return nil, nil
+	}
+	p, err := profiles.Load(req.Profile)
+	if err != nil {
+		return nil, err
+	}
+	base := shaper.Config{}
+	if s.cfg.Shaping != nil {
+		base = *s.cfg.Shaping
+	}
+	base.Seed = req.Seed
+	return p.Compile(&base)
+}
+
+// refuse handles a connection that failed authentication: to the
+// fallback, whole, or drained and closed after a random delay.
+func (s *Server) refuse(ctx context.Context, raw net.Conn, first []byte, why error) {
+	log := s.cfg.Logger.With("remote", raw.RemoteAddr().String(), "why", why.Error(), "first_read", len(first))
+	if s.cfg.Fallback != "" {
+		log.Debug("bridge: refused; handing over to the fallback")
+		s.handOver(ctx, raw, first)
+		return
+	}
+	s.mu.Lock()
+	delay := s.cfg.ProbeCloseMin + time.Duration(s.rand.Int64N(int64(s.cfg.ProbeCloseMax-s.cfg.ProbeCloseMin)+1))
+	limit := 4175 + s.rand.IntN(16384-4175+1)
+	s.mu.Unlock()
+	log.Debug("bridge: refused; draining", "close_after", delay, "byte_limit", limit)
+	drain(raw, len(first), limit, time.Now().Add(delay))
+}
+
+// drain reads and drops what the peer sends until the deadline or until
+// limit bytes in all, then closes.
+func drain(c net.Conn, read, limit int, deadline time.Time) {
+	defer c.Close()
+	c.SetReadDeadline(deadline)
+	buf := make([]byte, 4096)
+	for read < limit {
+		n, err := c.Read(buf[:min(len(buf), limit-read)])
+		read += n
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return
+			}
+			// The peer closed: wait out the delay, as a bridge that
+			// had not noticed would, then close.
+			if d := time.Until(deadline); d > 0 {
+				time.Sleep(d)
+			}
+			return
+		}
+	}
+}
+
+// handOver connects raw to the fallback node, replaying the bytes read,
+// and copies both ways until either side closes.
+func (s *Server) handOver(ctx context.Context, raw net.Conn, first []byte) {
+	defer raw.Close()
+	raw.SetReadDeadline(time.Time{})
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	up, err := s.cfg.Dial(dctx, "tcp", s.cfg.Fallback)
+	cancel()
+	if err != nil {
+		s.cfg.Logger.Warn("bridge: fallback unreachable; closing the refused connection", "fallback", s.cfg.Fallback, "err", err)
+		return
+	}
+	defer up.Close()
+	if _, err := up.Write(first); err != nil {
+		return
+	}
+	splice(raw, up)
+}
+
+// splice copies both ways between a and b until both directions end.
+func splice(a, b net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	half := func(dst, src net.Conn) {
+		defer wg.Done()
+		io.Copy(dst, src)
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		} else {
+			dst.Close()
+		}
+	}
+	go half(a, b)
+	go half(b, a)
+	wg.Wait()
+}
+
+// prefixConn returns prefix before the connection's own bytes.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}

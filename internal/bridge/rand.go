@@ -1,0 +1,5 @@
+package bridge
+
+import "crypto/rand"
+
+var cryptoRand = rand.Reader
