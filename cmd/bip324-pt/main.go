@@ -11,6 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
+
+	"github.com/bip324pt/bip324-pt/ptspec"
 )
 
 // command is one subcommand. Its name may have several words ("node
@@ -24,6 +27,8 @@ type command struct {
 // commands lists the subcommands in the order help prints them. A new
 // subcommand adds its entry here, from its own file.
 var commands = []command{
+	{name: "client", summary: "run a bip324-pt client without tor: SOCKS5 or a fixed forward through a bridge", run: runClient},
+	{name: "server", summary: "run a bip324-pt bridge without tor, forwarding to HOST:PORT", run: runServer},
 	{name: "demo", summary: "run a shaped tunnel on loopback with a built-in workload and show the wire", run: runDemo},
 	{name: "profile list", summary: "list the built-in shaping profiles", run: runProfileList},
 	{name: "profile show", summary: "print a built-in profile's file, a starting point to copy", run: runProfileShow},
@@ -39,7 +44,7 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -47,6 +52,11 @@ func main() {
 
 // run dispatches args to a subcommand and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// With tor's TOR_PT_* variables, bip324-pt is tor's managed transport,
+	// like obfs4proxy: no subcommand, only flags.
+	if ptspec.Managed() && (len(args) == 0 || strings.HasPrefix(args[0], "-") && !isHelp(args[0])) {
+		return runManaged(ctx, args, stdout, stderr)
+	}
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "bip324-pt: no subcommand")
 		usage(stderr)

@@ -124,6 +124,10 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// Dial reaches the fallback. Nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// MaxRefused bounds the refused connections being drained or handed
+	// over at once; beyond it, a refused connection is closed at once.
+	// Zero means 1024.
+	MaxRefused int
 }
 
 // Server is a bridge. Safe for concurrent use.
@@ -133,6 +137,13 @@ type Server struct {
 	allowed  map[string]bool
 	mu       sync.Mutex
 	rand     *mrand.Rand
+
+	// Refused connections are dealt with by goroutines the Server owns,
+	// so WrapConn returns at once; Close ends them.
+	refusing chan struct{} // semaphore
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // ErrRefused is returned by WrapConn for a connection that failed
@@ -183,7 +194,23 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if _, err := io.ReadFull(cryptoRand, seed[:]); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, verifier: v, allowed: allowed, rand: mrand.New(mrand.NewChaCha8(seed))}, nil
+	if cfg.MaxRefused <= 0 {
+		cfg.MaxRefused = 1024
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg: cfg, verifier: v, allowed: allowed,
+		rand:     mrand.New(mrand.NewChaCha8(seed)),
+		refusing: make(chan struct{}, cfg.MaxRefused),
+		ctx:      ctx, cancel: cancel,
+	}, nil
+}
+
+// Close ends the drains and handovers in progress and waits for them.
+func (s *Server) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
 }
 
 // WrapConn authenticates a connection accepted by the bridge and runs the
@@ -201,7 +228,21 @@ func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
 		return nil, fmt.Errorf("%w: no bytes before %v (%v)", ErrRefused, s.cfg.FirstReadTimeout, err)
 	}
 	if verr := s.verifier.Verify(first, start); verr != nil {
-		s.refuse(ctx, raw, first, verr)
+		// Deal with it in the background, so a prober's session with
+		// the fallback or a long drain holds no handshake slot and no
+		// caller's deadline applies to it.
+		select {
+		case s.refusing <- struct{}{}:
+		default:
+			raw.Close()
+			return nil, fmt.Errorf("%w: %v (too many refused connections; closed at once)", ErrRefused, verr)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.refusing }()
+			s.refuse(s.ctx, raw, first, verr)
+		}()
 		return nil, fmt.Errorf("%w: %v", ErrRefused, verr)
 	}
 	raw.SetReadDeadline(time.Time{})
@@ -254,13 +295,15 @@ func (s *Server) refuse(ctx context.Context, raw net.Conn, first []byte, why err
 	limit := 4175 + s.rand.IntN(16384-4175+1)
 	s.mu.Unlock()
 	log.Debug("bridge: refused; draining", "close_after", delay, "byte_limit", limit)
-	drain(raw, len(first), limit, time.Now().Add(delay))
+	drain(ctx, raw, len(first), limit, time.Now().Add(delay))
 }
 
 // drain reads and drops what the peer sends until the deadline or until
-// limit bytes in all, then closes.
-func drain(c net.Conn, read, limit int, deadline time.Time) {
+// limit bytes in all, then closes. Ending ctx closes at once.
+func drain(ctx context.Context, c net.Conn, read, limit int, deadline time.Time) {
 	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
 	c.SetReadDeadline(deadline)
 	buf := make([]byte, 4096)
 	for read < limit {
@@ -272,9 +315,12 @@ func drain(c net.Conn, read, limit int, deadline time.Time) {
 			}
 			// The peer closed: wait out the delay, as a bridge that
 			// had not noticed would, then close.
-			if d := time.Until(deadline); d > 0 {
-				time.Sleep(d)
+			t := time.NewTimer(time.Until(deadline))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
 			}
+			t.Stop()
 			return
 		}
 	}
@@ -293,6 +339,8 @@ func (s *Server) handOver(ctx context.Context, raw net.Conn, first []byte) {
 		return
 	}
 	defer up.Close()
+	stop := context.AfterFunc(ctx, func() { raw.Close(); up.Close() })
+	defer stop()
 	if _, err := up.Write(first); err != nil {
 		return
 	}

@@ -72,7 +72,7 @@ func startBridge(t *testing.T, mod func(*ServerConfig)) *testBridge {
 			}()
 		}
 	}()
-	t.Cleanup(func() { ln.Close(); b.wg.Wait() })
+	t.Cleanup(func() { ln.Close(); b.wg.Wait(); srv.Close() })
 	return b
 }
 

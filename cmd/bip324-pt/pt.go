@@ -1,0 +1,408 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	pt "gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib"
+
+	"github.com/bip324pt/bip324-pt/internal/bridge"
+	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
+	"github.com/bip324pt/bip324-pt/profiles"
+	"github.com/bip324pt/bip324-pt/ptspec"
+	"github.com/bip324pt/bip324-pt/shaper"
+)
+
+// logFile is the log in the state directory in managed mode.
+const logFile = "bip324-pt.log"
+
+// parseLevel maps --log-level to a slog level.
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// shaping compiles a profile, with seedHex (64 hex digits or empty) as the
+// sample seed.
+func shaping(name, seedHex string) (*shaper.Config, [32]byte, error) {
+	var seed [32]byte
+	if seedHex != "" {
+		b, err := hex.DecodeString(seedHex)
+		if err != nil || len(b) != 32 {
+			return nil, seed, errors.New("seed= wants 64 hex digits")
+		}
+		copy(seed[:], b)
+	}
+	p, err := profiles.Load(name)
+	if err != nil {
+		return nil, seed, err
+	}
+	cfg, err := p.Compile(&shaper.Config{Seed: seed})
+	return cfg, seed, err
+}
+
+// clientFactory makes bridge clients from bridge-line arguments, with
+// defaults for arguments a SOCKS request leaves out.
+type clientFactory struct {
+	defaults pt.Args
+}
+
+type clientWrapper struct{ cc *bridge.ClientConfig }
+
+func (w clientWrapper) WrapConn(ctx context.Context, conn net.Conn) (net.Conn, error) {
+	return bridge.Client(ctx, conn, w.cc)
+}
+
+func (f clientFactory) NewClient(args pt.Args) (ptspec.Wrapper, error) {
+	get := func(k string) string {
+		if v, ok := args.Get(k); ok {
+			return v
+		}
+		v, _ := f.defaults.Get(k)
+		return v
+	}
+	secretArg := get("secret")
+	if secretArg == "" {
+		return nil, errors.New("missing secret= (copy it from the bridge line)")
+	}
+	secret, err := bridgeauth.ParseSecret(secretArg)
+	if err != nil {
+		return nil, err
+	}
+	profile := get("profile")
+	if profile == "" {
+		profile = "none"
+	}
+	if _, ok := profiles.BuiltinSource(profile); !ok && !f.allowFiles() {
+		return nil, fmt.Errorf("profile=%q is not a built-in profile (%s)", profile, strings.Join(profiles.Builtins(), ", "))
+	}
+	cfg, seed, err := shaping(profile, get("seed"))
+	if err != nil {
+		return nil, err
+	}
+	req := bridge.Request{Seed: seed}
+	if _, ok := profiles.BuiltinSource(profile); ok {
+		req.Profile = profile
+	}
+	return clientWrapper{&bridge.ClientConfig{Secret: secret, Shaping: cfg, Request: req}}, nil
+}
+
+// allowFiles: a profile file may be named only on the command line, never
+// by a SOCKS request (which tor fills from a bridge line someone gave us).
+func (f clientFactory) allowFiles() bool { return false }
+
+// serverFactory is the bridge for one bindaddr.
+type serverFactory struct {
+	srv  *bridge.Server
+	args pt.Args
+}
+
+func (f *serverFactory) Args() pt.Args { return f.args }
+func (f *serverFactory) WrapConn(ctx context.Context, conn net.Conn) (net.Conn, error) {
+	return f.srv.WrapConn(ctx, conn)
+}
+
+// serverOptions are the bridge's settings, from flags (standalone) or
+// ServerTransportOptions (managed).
+type serverOptions struct {
+	profile      string
+	allow        string
+	fallback     string
+	probeMin     time.Duration
+	probeMax     time.Duration
+	firstTimeout time.Duration
+}
+
+func newServerFactory(stateDir string, o serverOptions, log *slog.Logger) (*serverFactory, bridgeauth.Secret, error) {
+	secret, err := bridge.LoadOrCreateSecret(stateDir)
+	if err != nil {
+		return nil, secret, err
+	}
+	if o.profile == "" {
+		o.profile = "none"
+	}
+	cfg, _, err := shaping(o.profile, "")
+	if err != nil {
+		return nil, secret, err
+	}
+	var allowed []string
+	if o.allow != "" {
+		allowed = strings.Split(o.allow, ",")
+	}
+	srv, err := bridge.NewServer(bridge.ServerConfig{
+		Secret:           secret,
+		Shaping:          cfg,
+		Allowed:          allowed,
+		Fallback:         o.fallback,
+		ProbeCloseMin:    o.probeMin,
+		ProbeCloseMax:    o.probeMax,
+		FirstReadTimeout: o.firstTimeout,
+		Logger:           log,
+	})
+	if err != nil {
+		return nil, secret, err
+	}
+	if err := bridge.WriteBridgeLine(stateDir, secret); err != nil {
+		return nil, secret, err
+	}
+	args := pt.Args{}
+	args.Add("secret", secret.Encode())
+	return &serverFactory{srv: srv, args: args}, secret, nil
+}
+
+// runManaged runs bip324-pt as tor's managed transport: the client side
+// when TOR_PT_CLIENT_TRANSPORTS is set, else the server side.
+func runManaged(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bip324-pt", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	level := fs.String("log-level", "info", "log `level` in <state dir>/"+logFile+": debug, info, warn, error")
+	logAddrs := fs.Bool("unsafe-logging", false, "put peer addresses in the log (scrubbed by default)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	lvl, err := parseLevel(*level)
+	if err != nil {
+		fmt.Fprintf(stdout, "ENV-ERROR %v\n", err)
+		return exitFailure
+	}
+	dir, err := ptspec.StateDir()
+	if err != nil {
+		return exitFailure
+	}
+	lf, err := os.OpenFile(filepath.Join(dir, logFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		fmt.Fprintf(stdout, "ENV-ERROR cannot open the log in the state directory: %v\n", err)
+		return exitFailure
+	}
+	defer lf.Close()
+	log := slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: lvl}))
+	// The bridge waits up to a minute for a client's first bytes, so the
+	// setup of a connection may take a little longer than that.
+	cfg := ptspec.Config{Logger: log, LogAddrs: *logAddrs, HandshakeTimeout: 90 * time.Second}
+	if ptspec.ManagedClient() {
+		log.Info("bip324-pt: managed client starting")
+		err = ptspec.RunClient(ctx, cfg, clientFactory{})
+	} else {
+		log.Info("bip324-pt: managed server starting")
+		var servers []*bridge.Server
+		defer func() {
+			for _, s := range servers {
+				s.Close()
+			}
+		}()
+		err = ptspec.RunServer(ctx, cfg, func(b pt.Bindaddr) (ptspec.ServerFactory, error) {
+			o := serverOptions{}
+			o.profile, _ = b.Options.Get("profile")
+			o.allow, _ = b.Options.Get("allow")
+			o.fallback, _ = b.Options.Get("fallback")
+			f, _, err := newServerFactory(dir, o, log)
+			if err != nil {
+				return nil, err
+			}
+			servers = append(servers, f.srv)
+			log.Info("bip324-pt: bridge line written", "file", filepath.Join(dir, bridge.BridgeLineFile))
+			return f, nil
+		})
+	}
+	if err != nil {
+		log.Error("bip324-pt: managed mode ended", "err", err)
+		return exitFailure
+	}
+	log.Info("bip324-pt: managed mode done")
+	return exitOK
+}
+
+const serverHelp = `Usage: bip324-pt server --listen ADDR --forward HOST:PORT [flags]
+
+Run a bip324-pt bridge without tor: accept shaped BIP324 connections on
+ADDR from clients that hold this bridge's secret, and forward each to
+HOST:PORT. The secret is made on first start and kept in --state; the
+bridge line clients need is printed at start and written to
+<state>/bip324_bridgeline.txt.
+
+Connections that fail authentication get no byte from the bridge: they
+are read and dropped for a random time in --probe-close-min..max, then
+closed; or, with --fallback HOST:PORT (a real Bitcoin node), handed over
+whole, so a prober meets a genuine node.
+
+Flags:
+`
+
+func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "", "`address` to accept clients on (required)")
+	forward := fs.String("forward", "", "`HOST:PORT` each client connection is forwarded to (required)")
+	state := fs.String("state", "bip324-pt-state", "state `directory` (the secret, the bridge line)")
+	var o serverOptions
+	fs.StringVar(&o.profile, "profile", "none", "default `profile` of the bridge's direction")
+	fs.StringVar(&o.allow, "allow", "", "comma-separated built-in `profiles` clients may ask for (default: all)")
+	fs.StringVar(&o.fallback, "fallback", "", "`HOST:PORT` of a real Bitcoin node that gets refused connections")
+	fs.DurationVar(&o.probeMin, "probe-close-min", 10*time.Second, "shortest delay before a refused connection is closed")
+	fs.DurationVar(&o.probeMax, "probe-close-max", 60*time.Second, "longest delay before a refused connection is closed")
+	fs.DurationVar(&o.firstTimeout, "first-read-timeout", 60*time.Second, "how long to wait for a client's first bytes")
+	level := fs.String("log-level", "info", "log `level` on stderr")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), serverHelp); fs.PrintDefaults() }
+	if code, done := parseFlags(fs, args, stdout); done {
+		return code
+	}
+	if *listen == "" || *forward == "" {
+		fmt.Fprintln(stderr, "bip324-pt: server: --listen and --forward are required")
+		return exitUsage
+	}
+	lvl, err := parseLevel(*level)
+	if err != nil {
+		fmt.Fprintf(stderr, "bip324-pt: server: %v\n", err)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	f, secret, err := newServerFactory(*state, o, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "bip324-pt: server: %v\n", err)
+		return exitFailure
+	}
+	defer f.srv.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "bip324-pt: server: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(stdout, "listening: %s\n", ln.Addr())
+	fmt.Fprintf(stdout, "bridge: %s %s\n", ln.Addr(), bridge.BridgeArgs(secret))
+	cfg := ptspec.Config{Logger: log, HandshakeTimeout: o.firstTimeout + 30*time.Second}
+	if err := ptspec.Serve(ctx, cfg, ln, f, *forward); err != nil {
+		fmt.Fprintf(stderr, "bip324-pt: server: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+const clientHelp = `Usage: bip324-pt client --listen 127.0.0.1:PORT --bridge 'HOST:PORT secret=... [profile=...] [seed=...]' [flags]
+
+Run a bip324-pt client without tor. By default --listen is a SOCKS5 proxy
+in tor's style: each request names the bridge to reach, and may carry the
+bridge's arguments in its username/password (key=value;...); --bridge
+supplies the arguments a request leaves out. With --forward, --listen is a
+plain TCP port and every connection goes through the --bridge.
+
+profile= names the built-in profile that shapes both directions (the
+bridge applies it to its side if its allow-list has it); default none.
+
+Flags:
+`
+
+func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:0", "`address` to listen on")
+	bridgeLine := fs.String("bridge", "", "the bridge: 'HOST:PORT secret=... profile=...'")
+	forward := fs.Bool("forward", false, "plain TCP forwarding to --bridge instead of SOCKS5")
+	level := fs.String("log-level", "info", "log `level` on stderr")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), clientHelp); fs.PrintDefaults() }
+	if code, done := parseFlags(fs, args, stdout); done {
+		return code
+	}
+	lvl, err := parseLevel(*level)
+	if err != nil {
+		fmt.Fprintf(stderr, "bip324-pt: client: %v\n", err)
+		return exitUsage
+	}
+	addr, bargs, err := parseBridge(*bridgeLine)
+	if err != nil {
+		fmt.Fprintf(stderr, "bip324-pt: client: --bridge: %v\n", err)
+		return exitUsage
+	}
+	if *forward && addr == "" {
+		fmt.Fprintln(stderr, "bip324-pt: client: --forward needs --bridge HOST:PORT")
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	f := clientFactory{defaults: bargs}
+	var w ptspec.Wrapper
+	if *forward {
+		if w, err = f.NewClient(pt.Args{}); err != nil {
+			fmt.Fprintf(stderr, "bip324-pt: client: --bridge: %v\n", err)
+			return exitUsage
+		}
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "bip324-pt: client: %v\n", err)
+		return exitFailure
+	}
+	cfg := ptspec.Config{Logger: log}
+	if *forward {
+		fmt.Fprintf(stdout, "forwarding: %s -> %s\n", ln.Addr(), addr)
+		err = ptspec.Forward(ctx, cfg, ln, w, addr)
+	} else {
+		fmt.Fprintf(stdout, "socks5: %s\n", ln.Addr())
+		err = ptspec.ServeSOCKS(ctx, cfg, ln, f)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bip324-pt: client: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// parseBridge splits "HOST:PORT k=v k=v" (a bridge line without the
+// "Bridge bip324" and fingerprint words, which it also accepts).
+func parseBridge(s string) (string, pt.Args, error) {
+	args := pt.Args{}
+	fields := strings.Fields(s)
+	if len(fields) > 0 && strings.EqualFold(fields[0], "bridge") {
+		fields = fields[1:]
+	}
+	if len(fields) > 0 && fields[0] == "bip324" {
+		fields = fields[1:]
+	}
+	addr := ""
+	for _, f := range fields {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			args.Add(k, v)
+			continue
+		}
+		if addr == "" {
+			if _, _, err := net.SplitHostPort(f); err != nil {
+				return "", nil, fmt.Errorf("%q is not HOST:PORT", f)
+			}
+			addr = f
+			continue
+		}
+		if len(f) == 40 { // a fingerprint
+			continue
+		}
+		return "", nil, fmt.Errorf("unexpected %q", f)
+	}
+	return addr, args, nil
+}
+
+// parseFlags parses args; done says the command should return code.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK, true
+		}
+		return exitUsage, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "bip324-pt: %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage, true
+	}
+	return 0, false
+}

@@ -1,0 +1,138 @@
+package ptspec
+
+import (
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+type copyResult struct {
+	aToB, bToA int64
+	err        error
+}
+
+func copyLoopAsync(a, b net.Conn) <-chan copyResult {
+	ch := make(chan copyResult, 1)
+	go func() {
+		aToB, bToA, err := CopyLoop(a, b)
+		ch <- copyResult{aToB, bToA, err}
+	}()
+	return ch
+}
+
+func waitCopy(t *testing.T, ch <-chan copyResult) copyResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(testTimeout):
+		t.Fatal("CopyLoop did not return")
+		return copyResult{}
+	}
+}
+
+// TestCopyLoop_HalfClose: an EOF one way is passed on with CloseWrite,
+// and the other way carries on until its own EOF.
+func TestCopyLoop_HalfClose(t *testing.T) {
+	checkLeaks(t)
+	// client ─ a … b ─ server
+	client, a := tcpPair(t)
+	b, server := tcpPair(t)
+	for _, c := range []net.Conn{client, server} {
+		c.SetDeadline(time.Now().Add(testTimeout))
+	}
+	ch := copyLoopAsync(a, b)
+
+	io.WriteString(client, "request")
+	client.CloseWrite()
+	got, err := io.ReadAll(server)
+	if err != nil || string(got) != "request" {
+		t.Fatalf("server read %q, %v; want \"request\" then EOF", got, err)
+	}
+	// The server still sends after the client's half-close.
+	io.WriteString(server, "long answer")
+	server.Close()
+	got, err = io.ReadAll(client)
+	if err != nil || string(got) != "long answer" {
+		t.Fatalf("client read %q, %v; want \"long answer\" then EOF", got, err)
+	}
+
+	r := waitCopy(t, ch)
+	if r.err != nil || r.aToB != 7 || r.bToA != 11 {
+		t.Errorf("CopyLoop = %d, %d, %v; want 7, 11, nil", r.aToB, r.bToA, r.err)
+	}
+	for _, c := range []net.Conn{a, b} {
+		if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("write after CopyLoop: %v; want net.ErrClosed", err)
+		}
+	}
+}
+
+// TestCopyLoop_NoCloseWrite: without CloseWrite on the destination, the
+// end of one direction ends both.
+func TestCopyLoop_NoCloseWrite(t *testing.T) {
+	checkLeaks(t)
+	client, a := net.Pipe()
+	b, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	ch := copyLoopAsync(a, b)
+
+	go func() {
+		io.WriteString(client, "hi")
+		client.Close()
+	}()
+	server.SetDeadline(time.Now().Add(testTimeout))
+	got, err := io.ReadAll(server)
+	if err != nil || string(got) != "hi" {
+		t.Fatalf("server read %q, %v; want \"hi\" then EOF", got, err)
+	}
+	r := waitCopy(t, ch)
+	if r.err != nil || r.aToB != 2 || r.bToA != 0 {
+		t.Errorf("CopyLoop = %d, %d, %v; want 2, 0, nil", r.aToB, r.bToA, r.err)
+	}
+}
+
+// errConn is a net.Conn whose reads fail with err once the data is read.
+type errConn struct {
+	net.Conn
+	data []byte
+	err  error
+}
+
+func (c *errConn) Read(p []byte) (int, error) {
+	if len(c.data) > 0 {
+		n := copy(p, c.data)
+		c.data = c.data[n:]
+		return n, nil
+	}
+	return 0, c.err
+}
+
+// TestCopyLoop_Error: a read error ends both directions and is returned,
+// not the errors that follow from closing.
+func TestCopyLoop_Error(t *testing.T) {
+	checkLeaks(t)
+	boom := errors.New("boom")
+	_, a := tcpPair(t)
+	b, server := tcpPair(t)
+	server.SetDeadline(time.Now().Add(testTimeout))
+	bad := &errConn{Conn: a, data: []byte("abc"), err: boom}
+	ch := copyLoopAsync(bad, b)
+
+	got, err := io.ReadAll(server)
+	if err != nil || string(got) != "abc" {
+		t.Fatalf("server read %q, %v; want \"abc\" then EOF", got, err)
+	}
+	r := waitCopy(t, ch)
+	if !errors.Is(r.err, boom) || r.aToB != 3 {
+		t.Errorf("CopyLoop = %d, %d, %v; want 3, 0, boom", r.aToB, r.bToA, r.err)
+	}
+	// b→a was blocked in a read; the close ended it without an error of
+	// its own.
+	if _, err := a.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("a not closed: %v", err)
+	}
+}
