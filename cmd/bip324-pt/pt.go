@@ -82,27 +82,25 @@ func (f clientFactory) NewClient(args pt.Args) (ptspec.Wrapper, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Without profile=, we send unshaped and the bridge uses its own
+	// default for its direction.
 	profile := get("profile")
-	if profile == "" {
-		profile = "none"
+	shape := profile
+	if shape == "" {
+		shape = "none"
 	}
-	if _, ok := profiles.BuiltinSource(profile); !ok && !f.allowFiles() {
+	// Only built-in names: a bridge line, which tor passes to us, never
+	// names a file on this machine.
+	if _, ok := profiles.BuiltinSource(shape); !ok {
 		return nil, fmt.Errorf("profile=%q is not a built-in profile (%s)", profile, strings.Join(profiles.Builtins(), ", "))
 	}
-	cfg, seed, err := shaping(profile, get("seed"))
+	cfg, seed, err := shaping(shape, get("seed"))
 	if err != nil {
 		return nil, err
 	}
-	req := bridge.Request{Seed: seed}
-	if _, ok := profiles.BuiltinSource(profile); ok {
-		req.Profile = profile
-	}
+	req := bridge.Request{Profile: profile, Seed: seed}
 	return clientWrapper{&bridge.ClientConfig{Secret: secret, Shaping: cfg, Request: req}}, nil
 }
-
-// allowFiles: a profile file may be named only on the command line, never
-// by a SOCKS request (which tor fills from a bridge line someone gave us).
-func (f clientFactory) allowFiles() bool { return false }
 
 // serverFactory is the bridge for one bindaddr.
 type serverFactory struct {
