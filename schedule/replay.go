@@ -178,3 +178,7 @@ func (s *Replay) String() string {
 	}
 	return fmt.Sprintf("replay(role=%v,events=%d,length=%v,loop=%s)", s.p.Role, s.n, s.period-s.p.LoopGap, loop)
 }
+
+// UsesReceived reports that Replay reacts to received bytes (its start),
+// so the shaper wakes it on every read.
+func (s *Replay) UsesReceived() bool { return true }

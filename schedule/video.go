@@ -459,3 +459,7 @@ func (s *Video) adapt(now time.Time) {
 		s.rung = min(s.rung+1, len(s.p.Ladder)-1)
 	}
 }
+
+// UsesReceived reports that Video reacts to received bytes (a server's
+// bursts answer requests), so the shaper wakes it on every read.
+func (s *Video) UsesReceived() bool { return true }

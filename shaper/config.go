@@ -108,6 +108,14 @@ type Config struct {
 	Rand io.Reader
 	// Logger receives debug events. Nil means silent.
 	Logger *slog.Logger
+	// OnSend, when set, is called by the send loop just before it fills
+	// each send opportunity, with the time the opportunity was due and
+	// the time it is being filled: actual minus due is how late the loop
+	// is (timer and scheduling delay). For measurement and benchmarks.
+	// It runs on the connection's goroutine, so it must be quick and must
+	// not block; with a shared Config it is called from every
+	// connection's goroutine at once. Nil costs one comparison per send.
+	OnSend func(due, actual time.Time)
 }
 
 var errNilConfig = errors.New("shaper: nil Config")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net"
 	"os"
@@ -21,8 +20,10 @@ import (
 // bip324-pt ends; a packet with one this version does not know is an error.
 const recordStream = 0x01
 
-// readBufferSize is how much one read of the socket takes in.
-const readBufferSize = 64 << 10
+// readBufferSize is how much one read of the socket takes in: room for a
+// whole packet of the default size, so the decoder opens it straight from
+// this buffer without first copying it together.
+const readBufferSize = 2 * DefaultMaxPacket
 
 // ErrUnknownRecord is returned by Read when the peer sends a packet whose
 // record type this version does not know.
@@ -75,16 +76,18 @@ type Conn struct {
 	wdlSig   chan struct{}
 	sendErr  atomic.Pointer[error]
 	recvd    atomic.Int64 // bytes read from the socket, not yet reported
+	// wakeOnRecv is set when the schedule reacts to received bytes; other
+	// schedules get them reported at their next wake-up.
+	wakeOnRecv bool
 
 	closeOnce sync.Once
 	closeErr  error
 
 	in struct {
 		sync.Mutex
-		buf        []byte
-		start, end int
-		plain      []byte
-		err        error
+		r     *v2core.Reader
+		plain []byte
+		err   error
 	}
 
 	stats counters
@@ -184,39 +187,27 @@ func (c *Conn) handshake() error {
 	}
 	c.in.Lock()
 	defer c.in.Unlock()
-	c.in.buf = make([]byte, readBufferSize)
-	first := true
-	var out []byte
-	for {
-		if hs.Pending() > 0 {
-			out = hs.Output(out[:0])
-			if err := c.writeFlight(out, first); err != nil {
-				return err
+	c.in.r = v2core.NewReader(c.conn, readBufferSize)
+	c.in.r.OnRead = func(n int) {
+		c.stats.wireIn.Add(int64(n))
+		if c.sess != nil {
+			c.recvd.Add(int64(n))
+			if c.wakeOnRecv {
+				signal(c.recvSig)
 			}
-			if first {
-				c.stats.garbage.Add(int64(h.garbage))
-			}
-			first = false
 		}
-		if hs.Done() {
-			break
-		}
-		if c.in.start == c.in.end {
-			n, err := c.conn.Read(c.in.buf)
-			if n == 0 && err != nil {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return err
-			}
-			c.in.start, c.in.end = 0, n
-			c.stats.wireIn.Add(int64(n))
-		}
-		n, err := hs.Feed(c.in.buf[c.in.start:c.in.end])
-		c.in.start += n
-		if err != nil {
+	}
+	err = c.in.r.Handshake(hs, func(out []byte, first bool) error {
+		if err := c.writeFlight(out, first); err != nil {
 			return err
 		}
+		if first {
+			c.stats.garbage.Add(int64(h.garbage))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	c.sess = hs.Session()
 	c.peerV = hs.PeerVersion()
@@ -251,6 +242,9 @@ func (c *Conn) startSendSide() error {
 		c.sched = s
 	} else {
 		c.sched = schedule.NewImmediate()
+	}
+	if r, ok := c.sched.(interface{ UsesReceived() bool }); ok {
+		c.wakeOnRecv = r.UsesReceived()
 	}
 	qs := c.cfg.QueueSize
 	if qs == 0 {
@@ -379,56 +373,30 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) nextRecordLocked() error {
-	dec := c.sess.Decoder()
 	for {
 		if c.in.err != nil {
 			return c.in.err
 		}
-		if c.in.start < c.in.end {
-			pkt, n, err := dec.Decode(c.in.buf[c.in.start:c.in.end])
-			c.in.start += n
-			if err != nil {
+		pkt, err := c.in.r.Next()
+		if err != nil {
+			if v2core.IsProtocolError(err) {
 				c.in.err = err
 				c.conn.Close()
-				return err
 			}
-			if pkt == nil {
-				continue
-			}
-			if pkt.Ignore {
-				c.stats.decoysIn.Add(1)
-				continue
-			}
-			if len(pkt.Contents) == 0 {
-				continue
-			}
-			if pkt.Contents[0] != recordStream {
-				c.in.err = ErrUnknownRecord
-				c.conn.Close()
-				return c.in.err
-			}
+			return err
+		}
+		switch {
+		case pkt.Ignore:
+			c.stats.decoysIn.Add(1)
+		case len(pkt.Contents) == 0:
+		case pkt.Contents[0] != recordStream:
+			c.in.err = ErrUnknownRecord
+			c.conn.Close()
+			return c.in.err
+		default:
 			c.in.plain = pkt.Contents[1:]
 			return nil
 		}
-		n, err := c.conn.Read(c.in.buf)
-		c.in.start, c.in.end = 0, n
-		if n > 0 {
-			c.stats.wireIn.Add(int64(n))
-			c.recvd.Add(int64(n))
-			signal(c.recvSig)
-			continue
-		}
-		if err == nil {
-			continue
-		}
-		if err == io.EOF && dec.Buffered() > 0 {
-			err = io.ErrUnexpectedEOF
-		}
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			return err
-		}
-		c.in.err = err
-		return err
 	}
 }
 

@@ -12,11 +12,33 @@ import "sync"
 type queue struct {
 	mu     sync.Mutex
 	buf    []byte
+	max    int // the most buf may grow to
 	r, n   int // start and length of the filled region
 	closed bool
 }
 
-func newQueue(size int) *queue { return &queue{buf: make([]byte, size)} }
+// initialQueue is where a queue starts: an idle connection holds little,
+// and a busy one grows its queue up to its limit.
+const initialQueue = 64 << 10
+
+func newQueue(size int) *queue {
+	return &queue{buf: make([]byte, min(size, initialQueue)), max: size}
+}
+
+// growLocked makes room for need more bytes, up to max, keeping the filled
+// region (moved to the front). Slices peek handed out stay valid: they
+// point into the old array, which nothing writes any more.
+func (q *queue) growLocked(need int) {
+	size := min(q.max, max(2*len(q.buf), q.n+need))
+	if size <= len(q.buf) {
+		return
+	}
+	nb := make([]byte, size)
+	first := min(q.n, len(q.buf)-q.r)
+	copy(nb, q.buf[q.r:q.r+first])
+	copy(nb[first:], q.buf[:q.n-first])
+	q.buf, q.r = nb, 0
+}
 
 // push copies as much of p as fits and returns how many bytes it took.
 func (q *queue) push(p []byte) (int, bool) {
@@ -24,6 +46,9 @@ func (q *queue) push(p []byte) (int, bool) {
 	defer q.mu.Unlock()
 	if q.closed {
 		return 0, false
+	}
+	if len(q.buf)-q.n < len(p) && len(q.buf) < q.max {
+		q.growLocked(len(p))
 	}
 	total := 0
 	for len(p) > 0 && q.n < len(q.buf) {

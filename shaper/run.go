@@ -1,6 +1,8 @@
 package shaper
 
 import (
+	"fmt"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +21,10 @@ func (c *Conn) run() {
 	defer timer.Stop()
 	closing := false
 	lastQueued := -1
+	// armed is the due time the timer was last set for. The schedule
+	// never returns an At before the now it is given, so a late wake-up
+	// sees At == now; armed keeps the time the opportunity was due.
+	var armed time.Time
 	for {
 		now := time.Now()
 		if n := c.recvd.Swap(0); n > 0 {
@@ -35,17 +41,37 @@ func (c *Conn) run() {
 		opp := c.sched.Next(now)
 		idle := opp.Idle() || (!opp.Pad && queued == 0)
 		if !idle && !opp.At.After(now) {
+			if c.cfg.OnSend != nil {
+				due := opp.At
+				if !armed.IsZero() && armed.Before(due) {
+					due = armed
+				}
+				c.cfg.OnSend(due, now)
+			}
+			armed = time.Time{}
 			if err := c.send(now, opp); err != nil {
-				c.sendErr.Store(&err)
+				// A variable of the branch's own, so that storing its
+				// address moves only it to the heap, not every send's err.
+				stored := err
+				select {
+				case <-c.closing:
+					// Close's linger ran out and cut the write short:
+					// report the close, not the deadline it used.
+					stored = fmt.Errorf("shaper: write: %w", net.ErrClosed)
+				default:
+				}
+				c.sendErr.Store(&stored)
 				return
 			}
 			lastQueued = -1
 			continue
 		}
 		var wake <-chan time.Time
+		armed = time.Time{}
 		if !idle {
 			timer.Reset(opp.At.Sub(now))
 			wake = timer.C
+			armed = opp.At
 		}
 		closingCh := c.closing
 		if closing {

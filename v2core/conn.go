@@ -3,7 +3,6 @@ package v2core
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -46,10 +45,8 @@ type Conn struct {
 
 	in struct {
 		sync.Mutex
-		buf        []byte // raw bytes read from conn; buf[start:end] not yet decoded
-		start, end int
-		plain      []byte // contents of the current packet not yet returned by Read
-		err        error
+		r     *Reader
+		plain []byte // contents of the current packet not yet returned by Read
 	}
 	out struct {
 		sync.Mutex
@@ -130,37 +127,13 @@ func (c *Conn) handshake() error {
 	}
 	c.in.Lock()
 	defer c.in.Unlock()
-	c.in.buf = make([]byte, readBufferSize)
-	var out []byte
-	for {
-		if c.hs.Pending() > 0 {
-			out = c.hs.Output(out[:0])
-			if _, err := c.conn.Write(out); err != nil {
-				return err
-			}
-		}
-		if c.hs.Done() {
-			break
-		}
-		if c.in.start == c.in.end {
-			n, err := c.conn.Read(c.in.buf)
-			if n == 0 && err != nil {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return err
-			}
-			c.in.start, c.in.end = 0, n
-		}
-		n, err := c.hs.Feed(c.in.buf[c.in.start:c.in.end])
-		c.in.start += n
-		if err != nil {
-			var v1 *V1Error
-			if errors.As(err, &v1) {
-				v1.Rest = append([]byte(nil), c.in.buf[c.in.start:c.in.end]...)
-			}
-			return err
-		}
+	c.in.r = NewReader(c.conn, readBufferSize)
+	err = c.in.r.Handshake(c.hs, func(out []byte, _ bool) error {
+		_, err := c.conn.Write(out)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	c.sess = c.hs.Session()
 	c.peerVers = c.hs.PeerVersion()
@@ -196,44 +169,20 @@ func (c *Conn) Session() *Session {
 	return c.sess
 }
 
-// nextPacketLocked returns the next packet that is not a decoy.
+// nextPacketLocked returns the next packet that is not a decoy. A
+// protocol error closes the inner connection.
 func (c *Conn) nextPacketLocked() ([]byte, error) {
-	dec := c.sess.Decoder()
 	for {
-		if c.in.err != nil {
-			return nil, c.in.err
-		}
-		if c.in.start < c.in.end {
-			pkt, n, err := dec.Decode(c.in.buf[c.in.start:c.in.end])
-			c.in.start += n
-			if err != nil {
-				c.in.err = err
+		pkt, err := c.in.r.Next()
+		if err != nil {
+			if IsProtocolError(err) {
 				c.conn.Close()
-				return nil, err
 			}
-			if pkt != nil && !pkt.Ignore {
-				return pkt.Contents, nil
-			}
-			continue
-		}
-		n, err := c.conn.Read(c.in.buf)
-		c.in.start, c.in.end = 0, n
-		if n > 0 {
-			continue
-		}
-		if err == nil {
-			continue
-		}
-		if err == io.EOF && dec.Buffered() > 0 {
-			err = io.ErrUnexpectedEOF
-		}
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			// The decoder keeps its place, so a read timeout is
-			// recoverable: the next Read carries on.
 			return nil, err
 		}
-		c.in.err = err
-		return nil, err
+		if !pkt.Ignore {
+			return pkt.Contents, nil
+		}
 	}
 }
 

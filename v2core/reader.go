@@ -1,0 +1,128 @@
+package v2core
+
+import (
+	"errors"
+	"io"
+	"net"
+)
+
+// Reader is the receive loop of a BIP324 connection over a byte stream:
+// it reads the socket into one buffer, feeds the handshake, then decodes
+// packets, keeping what it read ahead for the next step. [Conn] and
+// shaped connections are both built on it.
+//
+// Not safe for concurrent use.
+type Reader struct {
+	src        io.Reader
+	buf        []byte
+	start, end int
+	dec        *Decoder
+	err        error
+	// OnRead, if set, is told how many bytes each socket read brought.
+	OnRead func(n int)
+}
+
+// NewReader returns a Reader that reads src in chunks of up to size bytes.
+func NewReader(src io.Reader, size int) *Reader {
+	return &Reader{src: src, buf: make([]byte, size)}
+}
+
+// fill reads from src into the empty buffer. A read timeout is returned
+// but not kept: the caller may retry.
+func (r *Reader) fill() error {
+	n, err := r.src.Read(r.buf)
+	r.start, r.end = 0, n
+	if n > 0 {
+		if r.OnRead != nil {
+			r.OnRead(n)
+		}
+		return nil
+	}
+	if err == nil {
+		return nil
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return err
+	}
+	r.err = err
+	return err
+}
+
+// Handshake runs hs to the end: it hands each batch of hs's output to
+// write (first is true for the first batch, our key and garbage), and
+// feeds hs what src brings. Bytes after the peer's version packet stay in
+// the Reader for Next. On a *V1Error, its Rest holds the bytes read after
+// the prefix. An EOF before the end is io.ErrUnexpectedEOF.
+func (r *Reader) Handshake(hs *Handshake, write func(out []byte, first bool) error) error {
+	var out []byte
+	first := true
+	for {
+		if hs.Pending() > 0 {
+			out = hs.Output(out[:0])
+			if err := write(out, first); err != nil {
+				return err
+			}
+			first = false
+		}
+		if hs.Done() {
+			r.dec = hs.Session().Decoder()
+			return nil
+		}
+		if r.start == r.end {
+			if err := r.fill(); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+		}
+		n, err := hs.Feed(r.buf[r.start:r.end])
+		r.start += n
+		if err != nil {
+			var v1 *V1Error
+			if errors.As(err, &v1) {
+				v1.Rest = append([]byte(nil), r.buf[r.start:r.end]...)
+			}
+			return err
+		}
+	}
+}
+
+// Next returns the next packet, decoys included; its contents are valid
+// until the next call. A read timeout may be retried; every other error
+// is final. Call it only after Handshake succeeded.
+func (r *Reader) Next() (*Packet, error) {
+	for {
+		if r.err != nil {
+			return nil, r.err
+		}
+		if r.start < r.end {
+			pkt, n, err := r.dec.Decode(r.buf[r.start:r.end])
+			r.start += n
+			if err != nil {
+				r.err = err
+				return nil, err
+			}
+			if pkt != nil {
+				return pkt, nil
+			}
+			continue
+		}
+		if err := r.fill(); err != nil {
+			if err == io.EOF && r.dec.Buffered() > 0 {
+				err = io.ErrUnexpectedEOF
+				r.err = err
+			}
+			return nil, err
+		}
+	}
+}
+
+// IsProtocolError reports whether err came from the peer's bytes (a bad
+// tag, a length over the limit, a handshake rule) rather than from the
+// socket: the connection should then be closed.
+func IsProtocolError(err error) bool {
+	var tooLong *ContentTooLongError
+	return errors.Is(err, ErrAuth) || errors.As(err, &tooLong) || errors.Is(err, ErrNoTerminator) ||
+		errors.Is(err, ErrV1WrongNetwork) || errors.Is(err, ErrBadKey)
+}
