@@ -313,7 +313,14 @@ func promised(p *profiles.Profile, r *DemoResult, hsUp, hsDown int) []string {
 			mtu, p.Schedule.Segment.Duration, 100*share(int64(at), int64(len(down))), len(down), mtu, bursts(down, 100*time.Millisecond)))
 		out = append(out, fmt.Sprintf("up: promised one request per segment; wire: %d writes", len(up)))
 	case "jitter":
-		out = append(out, fmt.Sprintf("down: promised random gaps of 0-10 ms between bursts; wire: median gap %v over %d writes", medianGap(down), len(down)))
+		// Writes less than 200µs apart belong to one burst.
+		starts := burstStarts(down, 200*time.Microsecond)
+		avg := 0
+		if len(starts) > 0 {
+			avg = len(down) / len(starts)
+		}
+		out = append(out, fmt.Sprintf("down: promised random gaps of %s µs between bursts; wire: %d bursts, median gap %v, %d writes a burst on average",
+			orDefault(p.Schedule.GapMicros, "uniform(0,10000)"), len(starts), medianGap(starts).Round(10*time.Microsecond), avg))
 	default:
 		out = append(out, fmt.Sprintf("no timing promised (%s); wire: %d writes down, %d up", p.Schedule.Kind, len(down), len(up)))
 	}
@@ -341,12 +348,23 @@ func medianGap(ev []wiretap.Event) time.Duration {
 }
 
 // bursts counts runs of writes separated by gaps of at least quiet.
-func bursts(ev []wiretap.Event, quiet time.Duration) int {
-	n := 0
+func bursts(ev []wiretap.Event, quiet time.Duration) int { return len(burstStarts(ev, quiet)) }
+
+// burstStarts returns the first write of each run of writes separated by
+// gaps of at least quiet.
+func burstStarts(ev []wiretap.Event, quiet time.Duration) []wiretap.Event {
+	var out []wiretap.Event
 	for i, e := range ev {
 		if i == 0 || e.Time.Sub(ev[i-1].Time) >= quiet {
-			n++
+			out = append(out, e)
 		}
 	}
-	return n
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
