@@ -175,8 +175,12 @@ func (p VideoParams) withDefaults() (VideoParams, error) {
 // The server (downstream). Bytes that arrive after QuietGap of silence
 // are a request. A request starts a burst at once, or right after the
 // current one (one request is remembered); data queued with no request
-// for a SegmentDuration since the last burst began starts one too, so
-// data never waits for a client that is not shaped like this. A burst is
+// for a SegmentDuration and a QuietGap since the last burst began starts
+// one too, so data never waits for a client that is not shaped like
+// this. Such an unprompted burst takes the first request that arrives
+// during it, or within QuietGap of its start, as the one it answers:
+// a request a little late, as on a network with jitter, gets that
+// segment rather than a second one straight after. A burst is
 // one segment: bitrate/8 × SegmentDuration × a VBR factor wire bytes,
 // offered MTU bytes at a time, each write due at once. When a segment is
 // done, the server adapts the bitrate for the next, one rung at a time,
@@ -218,6 +222,7 @@ type Video struct {
 	segData        int // real data in this segment
 	burstStart     time.Time
 	bursted        bool // a burst has begun at some time
+	unprompted     bool // the last burst began with no request, and none has come for it yet
 	pending        bool // a request arrived during the burst
 	heard          bool // bytes have arrived at some time
 	lastHeard      time.Time
@@ -319,10 +324,15 @@ func (s *Video) Received(now time.Time, n int) {
 	if !request {
 		return
 	}
-	if s.burst {
+	switch {
+	case s.unprompted && (s.burst || now.Sub(s.lastBurstStart) <= s.p.QuietGap):
+		// The request the unprompted burst went ahead of: that burst
+		// answers it.
+		s.unprompted = false
+	case s.burst:
 		s.pending = true
-	} else {
-		s.beginBurst(now)
+	default:
+		s.beginBurst(now, false)
 	}
 }
 
@@ -404,17 +414,22 @@ func (s *Video) drawSegment() {
 	s.nextSeg = int(min(max(base*factor/vbrSteps, 1), MaxSize))
 }
 
-// unpromptedDue is when queued data starts a burst with no request.
+// unpromptedDue is when queued data starts a burst with no request. A
+// client on its grid asks a SegmentDuration after the last burst began;
+// the QuietGap on top lets its request, if a little late, come first.
 func (s *Video) unpromptedDue() time.Time {
 	if !s.bursted {
 		return time.Time{} // at once: later(…, now) is now
 	}
-	return s.lastBurstStart.Add(s.p.SegmentDuration)
+	return s.lastBurstStart.Add(s.p.SegmentDuration + s.p.QuietGap)
 }
 
-func (s *Video) beginBurst(now time.Time) {
+// beginBurst starts a segment at now, unprompted if no request asked
+// for it.
+func (s *Video) beginBurst(now time.Time, unprompted bool) {
 	s.burst = true
 	s.bursted = true
+	s.unprompted = unprompted
 	s.burstStart = now
 	s.lastBurstStart = now
 	s.segSize = s.nextSeg
@@ -431,7 +446,7 @@ func (s *Video) serverSent(now time.Time, n int, decoy bool) {
 		return
 	}
 	if !s.burst {
-		s.beginBurst(now) // data waited long enough to go unprompted
+		s.beginBurst(now, true) // data waited long enough to go unprompted
 	}
 	s.segLeft -= n
 	if !decoy {
@@ -445,7 +460,7 @@ func (s *Video) serverSent(now time.Time, n int, decoy bool) {
 	s.drawSegment()
 	if s.pending {
 		s.pending = false
-		s.beginBurst(now)
+		s.beginBurst(now, false)
 	}
 }
 

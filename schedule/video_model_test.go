@@ -118,11 +118,15 @@ func (m *slowVideo) server(now time.Time) Opportunity {
 	var (
 		next                                = drawSeg()
 		burst, bursted, pending, heard      bool
+		answered                            bool // the last burst has had its request
 		segSize, segSent, segData, q        int
 		burstStart, lastHeard, lastBurstBeg time.Time
 	)
-	begin := func(at time.Time) {
-		burst, bursted = true, true
+	// An unprompted burst is due a segment and a quiet gap after the
+	// last one began.
+	unpromptedAt := func() time.Time { return lastBurstBeg.Add(p.SegmentDuration).Add(p.QuietGap) }
+	begin := func(at time.Time, byRequest bool) {
+		burst, bursted, answered = true, true, byRequest
 		burstStart, lastBurstBeg = at, at
 		segSize, segSent, segData = next, 0, 0
 	}
@@ -137,10 +141,20 @@ func (m *slowVideo) server(now time.Time) Opportunity {
 			}
 			request := !heard || e.at.Sub(lastHeard) >= p.QuietGap
 			heard, lastHeard = true, e.at
-			if request && burst {
+			if !request {
+				continue
+			}
+			// A request late for an unprompted burst, arriving during it
+			// or at most a quiet gap after it began, is the one it
+			// answers.
+			late := bursted && !answered && (burst || !e.at.After(lastBurstBeg.Add(p.QuietGap)))
+			switch {
+			case late:
+				answered = true
+			case burst:
 				pending = true
-			} else if request {
-				begin(e.at)
+			default:
+				begin(e.at, true)
 			}
 		case evSent:
 			before := q
@@ -151,10 +165,10 @@ func (m *slowVideo) server(now time.Time) Opportunity {
 				continue
 			}
 			if !burst {
-				if before == 0 || (bursted && lastBurstBeg.Add(p.SegmentDuration).After(e.at)) {
+				if before == 0 || (bursted && unpromptedAt().After(e.at)) {
 					continue
 				}
-				begin(e.at)
+				begin(e.at, false)
 			}
 			segSent += n
 			if !e.decoy {
@@ -173,7 +187,7 @@ func (m *slowVideo) server(now time.Time) Opportunity {
 			next = drawSeg()
 			if pending {
 				pending = false
-				begin(e.at)
+				begin(e.at, true)
 			}
 		}
 	}
@@ -184,7 +198,7 @@ func (m *slowVideo) server(now time.Time) Opportunity {
 		at, size = burstStart, min(p.MTU, segSize-segSent)
 	case q > 0:
 		if bursted {
-			at = lastBurstBeg.Add(p.SegmentDuration)
+			at = unpromptedAt()
 		}
 		size = min(p.MTU, next)
 	default:

@@ -192,8 +192,110 @@ func TestVideo_serverUnprompted(t *testing.T) {
 	if data != 100_000 {
 		t.Errorf("sent %d bytes of data, want all 100000", data)
 	}
-	if len(starts) < 2 || starts[0] != time.Second || starts[1] != 5*time.Second {
-		t.Errorf("bursts at %v, want 1s, 5s, ...", starts)
+	// The next burst a segment duration and a quiet gap after the
+	// first began: a client's request, a little late, would come first.
+	if len(starts) < 2 || starts[0] != time.Second || starts[1] != 5100*time.Millisecond {
+		t.Errorf("bursts at %v, want 1s, 5.1s, ...", starts)
+	}
+}
+
+// TestVideo_serverLateRequest is the race between a server's unprompted
+// burst and its client's request. With data waiting all along, the
+// client's request falls due when the server would go unprompted anyway;
+// if the timer wins, or the request is a little late, the request arrives
+// during the burst or just after it, and must be taken as the request
+// that burst answers, not as a new one: one segment per request, never
+// two back to back.
+func TestVideo_serverLateRequest(t *testing.T) {
+	const (
+		rounds = 10
+		qg     = DefaultQuietGap
+		ms     = time.Millisecond
+	)
+	tests := []struct {
+		name string
+		// late is when each request comes after the server's
+		// unprompted burst falls due.
+		late time.Duration
+		// requestFirst: at a tie the request is heard before the
+		// burst's first write, rather than just after it.
+		requestFirst bool
+		// spacing is the time between a burst's writes (a link's
+		// speed); 0 sends a burst all at once.
+		spacing time.Duration
+		// extra is how many segments come on top of one per request.
+		extra int
+	}{
+		{"at once, request first", 0, true, 0, 0},
+		{"at once, timer first", 0, false, 0, 0},
+		{"at once, timer first, slow link", 0, false, 5 * ms, 0},
+		{"1ms late, burst done", ms, false, 0, 0},
+		{"1ms late, mid-burst", ms, false, 5 * ms, 0},
+		{"half a quiet gap late", qg / 2, false, 0, 0},
+		{"a quiet gap late", qg, false, 0, 0},
+		{"past the quiet gap, mid-burst", qg + qg/2, false, 5 * ms, 0},
+		// The control: a request past the quiet gap, the unprompted
+		// burst done, is a request of its own.
+		{"past the quiet gap, burst done", qg + qg/2, false, 0, rounds - 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// One rung, constant size: 72,500 bytes, 51 writes, 255ms
+			// at 5ms a write.
+			s, err := NewVideo(VideoParams{Role: Server, Ladder: []int{145_000}, VBR: -1}, seeded(6))
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := t0
+			s.Queued(now, 1<<30)
+			requests := 0
+			request := func() {
+				s.Received(now, 500)
+				requests++
+			}
+			request() // the stream's first request starts the first burst
+			var starts []time.Duration
+			var reqAt, lastWrite time.Time // the next request; zero: none
+			for steps := 0; ; steps++ {
+				if steps > 1_000_000 {
+					t.Fatalf("no end: %d requests, segments at %v", requests, starts)
+				}
+				o := s.Next(now)
+				if o.Idle() {
+					t.Fatalf("idle at %v with data waiting", now.Sub(t0))
+				}
+				if reqAt.IsZero() && !s.burst {
+					if requests == rounds {
+						break
+					}
+					// Between bursts o is the unprompted one.
+					reqAt = o.At.Add(tt.late)
+				}
+				at := later(o.At, lastWrite.Add(tt.spacing))
+				if !reqAt.IsZero() && (reqAt.Before(at) || reqAt.Equal(at) && (tt.requestFirst || s.burst)) {
+					now, reqAt = later(reqAt, now), time.Time{}
+					request()
+					continue
+				}
+				now = at
+				if !s.burst || s.segLeft == s.segSize {
+					starts = append(starts, now.Sub(t0))
+				}
+				s.Sent(now, o.Size, false)
+				lastWrite = now
+			}
+			if want := rounds + tt.extra; len(starts) != want {
+				t.Errorf("%d segments for %d requests, want %d; segments at %v", len(starts), requests, want, starts)
+			}
+			if tt.extra == 0 {
+				seg := s.Params().SegmentDuration
+				for i := 1; i < len(starts); i++ {
+					if gap := starts[i] - starts[i-1]; gap < seg {
+						t.Errorf("segment %d began %v after the previous, want a segment duration or more", i, gap)
+					}
+				}
+			}
+		})
 	}
 }
 
