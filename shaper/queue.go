@@ -19,7 +19,7 @@ type queue struct {
 
 // initialQueue is where a queue starts: an idle connection holds little,
 // and a busy one grows its queue up to its limit.
-const initialQueue = 64 << 10
+const initialQueue = 16 << 10
 
 func newQueue(size int) *queue {
 	return &queue{buf: make([]byte, min(size, initialQueue)), max: size}

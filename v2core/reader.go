@@ -15,22 +15,34 @@ import (
 type Reader struct {
 	src        io.Reader
 	buf        []byte
+	max        int // the most buf grows to
 	start, end int
 	dec        *Decoder
 	err        error
+	full       bool // the last read filled buf
 	// OnRead, if set, is told how many bytes each socket read brought.
 	OnRead func(n int)
 }
 
+// initialReadBuffer is where a Reader's buffer starts: a handshake and a
+// quiet connection need little.
+const initialReadBuffer = 16 << 10
+
 // NewReader returns a Reader that reads src in chunks of up to size bytes.
+// Its buffer starts smaller and doubles, up to size, each time a read
+// fills it: bulk transfers get large reads, idle connections hold little.
 func NewReader(src io.Reader, size int) *Reader {
-	return &Reader{src: src, buf: make([]byte, size)}
+	return &Reader{src: src, buf: make([]byte, min(size, initialReadBuffer)), max: size}
 }
 
 // fill reads from src into the empty buffer. A read timeout is returned
 // but not kept: the caller may retry.
 func (r *Reader) fill() error {
+	if r.full && len(r.buf) < r.max {
+		r.buf = make([]byte, min(r.max, 2*len(r.buf)))
+	}
 	n, err := r.src.Read(r.buf)
+	r.full = n == len(r.buf)
 	r.start, r.end = 0, n
 	if n > 0 {
 		if r.OnRead != nil {

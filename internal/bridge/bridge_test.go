@@ -30,7 +30,7 @@ type testBridge struct {
 	ln     net.Listener
 }
 
-func startBridge(t *testing.T, mod func(*ServerConfig)) *testBridge {
+func startBridge(t testing.TB, mod func(*ServerConfig)) *testBridge {
 	t.Helper()
 	s, _ := bridgeauth.NewSecret(rand.Reader)
 	cfg := ServerConfig{
