@@ -33,11 +33,16 @@ func newKeyPair(rand io.Reader) (*keyPair, error) {
 		if _, err := io.ReadFull(rand, b[:]); err != nil {
 			return nil, fmt.Errorf("v2core: reading key randomness: %w", err)
 		}
-		priv, _ := btcec.PrivKeyFromBytes(b[:])
-		if priv.Key.IsZero() {
+		// A scalar, reduced mod n, without computing the public key:
+		// encodeKey does that once, where it needs it.
+		var k btcec.ModNScalar
+		k.SetByteSlice(b[:])
+		clear(b[:])
+		if k.IsZero() {
 			continue
 		}
-		clear(b[:])
+		priv := btcec.PrivKeyFromScalar(&k)
+		k.Zero()
 		kp, err := encodeKey(priv, rand)
 		return kp, err
 	}
