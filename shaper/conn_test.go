@@ -400,3 +400,34 @@ func TestConn_Negotiate(t *testing.T) {
 		cli.Close()
 	})
 }
+
+// TestConn_MaxDecoyRatio: with a decoy cap, an idle constant-rate
+// connection stops padding once its decoys reach the cap, and real data
+// still goes out.
+func TestConn_MaxDecoyRatio(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &Config{Schedule: cbr(1000, 10*time.Millisecond), MaxDecoyRatio: 2}
+		p := newPair(t, cfg, &Config{})
+		got := drain(p.srv)
+		back := drain(p.cli)
+		p.cli.Write(make([]byte, 5000))
+		time.Sleep(time.Second)
+		st := p.cli.Stats()
+		// The cap: twice the data sent, plus one cell.
+		if limit := 2*st.DataOut + 1000; st.DecoyOut > limit {
+			t.Errorf("decoys %d bytes, cap %d", st.DecoyOut, limit)
+		}
+		if st.DecoyOut == 0 {
+			t.Error("no decoys at all: the cap is not a ban")
+		}
+		p.cli.Write([]byte("more"))
+		time.Sleep(100 * time.Millisecond)
+		p.cli.Close()
+		p.srv.Close()
+		<-got.done
+		<-back.done
+		if got.n != 5004 {
+			t.Fatalf("server got %d bytes, want 5004", got.n)
+		}
+	})
+}

@@ -115,7 +115,9 @@ func (c *Conn) send(now time.Time, opp schedule.Opportunity) error {
 	var dataWire, decoyWire int
 	pad := opp.Pad
 	if pad && c.cfg.MaxDecoyRatio > 0 {
-		allow := c.cfg.MaxDecoyRatio*float64(c.stats.dataOut.Load()) + float64(opp.Size)
+		// Pad only while the decoys so far are within the cap, so they
+		// end at most one opportunity above it.
+		allow := c.cfg.MaxDecoyRatio * float64(c.stats.dataOut.Load())
 		if float64(c.stats.decoyOut.Load()) > allow {
 			pad = false
 		}
