@@ -2,10 +2,13 @@ package profiles
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/bip324pt/bip324-pt/padding"
+	"github.com/bip324pt/bip324-pt/schedule"
 )
 
 // maxDistExpr bounds a distribution expression, so a hostile profile file
@@ -20,14 +23,22 @@ const maxDistExpr = 4096
 //	weighted(MIN,MAX,BINS)          obfs4-style: the profile seed picks BINS
 //	                                values in MIN..MAX and their weights
 //	empirical(N,N,...)              the given sizes, each equally likely
+//	trace(FILE,s|r)                 the sizes of one direction's packets in
+//	                                a time_ns,direction,size trace
 //	clamp(DIST,MIN,MAX)             DIST moved into MIN..MAX
 //
-// A bare integer N is fixed(N). seed shapes weighted distributions.
+// A bare integer N is fixed(N). seed shapes weighted distributions. A
+// relative trace FILE is taken from the current directory; profile files
+// take it from their own folder.
 func ParseDist(s string, seed [32]byte) (padding.Dist, error) {
+	return parseDistIn(s, seed, ".")
+}
+
+func parseDistIn(s string, seed [32]byte, dir string) (padding.Dist, error) {
 	if len(s) > maxDistExpr {
 		return nil, fmt.Errorf("distribution expression of %d bytes, more than %d", len(s), maxDistExpr)
 	}
-	d, rest, err := parseDist(strings.TrimSpace(s), seed, 0)
+	d, rest, err := parseDist(strings.TrimSpace(s), seed, dir, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +48,7 @@ func ParseDist(s string, seed [32]byte) (padding.Dist, error) {
 	return d, nil
 }
 
-func parseDist(s string, seed [32]byte, depth int) (padding.Dist, string, error) {
+func parseDist(s string, seed [32]byte, dir string, depth int) (padding.Dist, string, error) {
 	if depth > 4 {
 		return nil, "", fmt.Errorf("distribution nested too deep")
 	}
@@ -52,7 +63,7 @@ func parseDist(s string, seed [32]byte, depth int) (padding.Dist, string, error)
 	name := strings.TrimSpace(s[:open])
 	s = s[open+1:]
 	if name == "clamp" {
-		inner, rest, err := parseDist(strings.TrimSpace(s), seed, depth+1)
+		inner, rest, err := parseDist(strings.TrimSpace(s), seed, dir, depth+1)
 		if err != nil {
 			return nil, "", err
 		}
@@ -131,6 +142,13 @@ func parseDist(s string, seed [32]byte, depth int) (padding.Dist, string, error)
 		if d, err = padding.NewEmpirical(sizes); err != nil {
 			return nil, "", err
 		}
+	case "trace":
+		if len(args) != 2 || (args[1] != "s" && args[1] != "r") {
+			return nil, "", fmt.Errorf("trace takes FILE,s or FILE,r")
+		}
+		if d, err = traceSizes(filepath.Join(dir, args[0]), args[1]); err != nil {
+			return nil, "", err
+		}
 	default:
 		return nil, "", fmt.Errorf("unknown distribution %q", name)
 	}
@@ -181,4 +199,32 @@ func atoi(name, s string) (int, error) {
 		return 0, fmt.Errorf("%s: %q is not an integer", name, s)
 	}
 	return n, nil
+}
+
+// traceSizes builds an empirical distribution from the sizes of one
+// direction's packets in a trace file.
+func traceSizes(path, dir string) (padding.Dist, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	defer f.Close()
+	events, err := schedule.ParseTrace(f)
+	if err != nil {
+		return nil, fmt.Errorf("trace %s: %w", path, err)
+	}
+	want := schedule.DirSent
+	if dir == "r" {
+		want = schedule.DirReceived
+	}
+	var sizes []int
+	for _, e := range events {
+		if e.Dir == want && e.Size > 0 {
+			sizes = append(sizes, e.Size)
+		}
+	}
+	if len(sizes) == 0 {
+		return nil, fmt.Errorf("trace %s: no %s packets", path, dir)
+	}
+	return padding.NewEmpirical(sizes)
 }

@@ -398,7 +398,7 @@ func (p *Profile) distField(table, key, expr string, seed [32]byte) (padding.Dis
 	if expr == "" {
 		return nil, nil
 	}
-	d, err := ParseDist(expr, seed)
+	d, err := parseDistIn(expr, seed, p.dir)
 	if err != nil {
 		return nil, p.fieldError(table, key, "%v", err)
 	}

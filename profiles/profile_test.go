@@ -129,3 +129,27 @@ func TestDocsExample(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTraceDist: a distribution built from a real Tor trace's packet
+// sizes, from a profile file that names the trace relative to itself.
+func TestTraceDist(t *testing.T) {
+	d, err := ParseDist("trace(../testdata/traces/data-df-wflib/10.log,r)", [32]byte{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lo, hi := d.Bounds(); lo <= 0 || hi > 1<<16 {
+		t.Fatalf("bounds %d..%d", lo, hi)
+	}
+	p, err := Load("../testdata/traces/../../profiles/testdata/trace-sizes.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Compile(nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"trace(nosuch.log,r)", "trace(../testdata/traces/data-df-wflib/10.log,x)", "trace(../go.mod,s)"} {
+		if _, err := ParseDist(bad, [32]byte{}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
