@@ -1,0 +1,49 @@
+package wiretap
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+)
+
+func TestTap(t *testing.T) {
+	start := time.Now()
+	rec := New(start, 3)
+	a, b := net.Pipe()
+	go func() {
+		buf := make([]byte, 100)
+		for {
+			if _, err := b.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	cli := Tap(a, rec, true)
+	for _, n := range []int{10, 20, 30, 40} {
+		cli.Write(make([]byte, n))
+	}
+	a.Close()
+	ev := rec.Events()
+	if len(ev) != 3 {
+		t.Fatalf("%d events kept, want the limit of 3", len(ev))
+	}
+	for i, e := range ev {
+		if e.Dir != Sent || e.Size != 10*(i+1) || e.Time.Before(start) {
+			t.Fatalf("event %d: %+v", i, e)
+		}
+	}
+	rec2 := New(start, 0)
+	rec2.Add(start.Add(1500*time.Nanosecond), Sent, 64)
+	rec2.Add(start.Add(2*time.Millisecond), Received, 1448)
+	var out bytes.Buffer
+	if err := rec2.WriteTrace(&out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "1500,s,64\n2000000,r,1448\n"; out.String() != want {
+		t.Fatalf("trace %q, want %q", out.String(), want)
+	}
+	if got := Filter(rec2.Events(), Received); len(got) != 1 || got[0].Size != 1448 {
+		t.Fatalf("Filter: %+v", got)
+	}
+}
