@@ -38,6 +38,11 @@ type Profile struct {
 		Decoys      string `toml:"decoys"`
 		DecoySize   string `toml:"decoy_size"`
 		FirstWrite  int    `toml:"first_write"`
+		// VersionRequest, when false, keeps the version packet empty
+		// between two bip324-pt ends, as Bitcoin Core sends it: the
+		// client asks its bridge for no profile, and the bridge uses its
+		// default. Nil means true.
+		VersionRequest *bool `toml:"version_request"`
 	} `toml:"handshake"`
 
 	Schedule struct {
@@ -436,3 +441,9 @@ func scheduleKey(param string) string {
 
 // Source returns the profile file's text.
 func (p *Profile) Source() []byte { return p.src }
+
+// WantsVersionRequest reports whether a client with this profile asks its
+// bridge for a profile in its version packet (handshake.version_request).
+func (p *Profile) WantsVersionRequest() bool {
+	return p.Handshake.VersionRequest == nil || *p.Handshake.VersionRequest
+}

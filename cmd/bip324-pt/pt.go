@@ -99,6 +99,9 @@ func (f clientFactory) NewClient(args pt.Args) (ptspec.Wrapper, error) {
 		return nil, err
 	}
 	req := bridge.Request{Profile: profile, Seed: seed}
+	if p, err := profiles.Load(shape); err == nil && !p.WantsVersionRequest() {
+		req = bridge.Request{}
+	}
 	return clientWrapper{&bridge.ClientConfig{Secret: secret, Shaping: cfg, Request: req}}, nil
 }
 

@@ -76,6 +76,30 @@ func startBridge(t testing.TB, mod func(*ServerConfig)) *testBridge {
 	return b
 }
 
+// TestBridge_EmptyVersionPacket: a client that asks for nothing sends
+// Bitcoin Core's 36-byte second flight (terminator and an empty version
+// packet), and the bridge serves it with its default profile.
+func TestBridge_EmptyVersionPacket(t *testing.T) {
+	b := startBridge(t, nil)
+	raw, err := net.Dial("tcp", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := wiretap.New(time.Now(), 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Client(ctx, wiretap.Tap(raw, rec, true), &ClientConfig{Secret: b.secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := wiretap.Filter(rec.Events(), wiretap.Sent)
+	if len(w) != 2 || w[1].Size != 36 {
+		t.Fatalf("client writes %+v, want the first flight and then 36 bytes", w)
+	}
+	echoOnce(t, c, 1000)
+}
+
 // firstWriteConn keeps a copy of the first Write.
 type firstWriteConn struct {
 	net.Conn
@@ -371,6 +395,13 @@ func FuzzParseRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ParseRequest(b)
 		if err != nil {
+			return
+		}
+		if r == (Request{}) {
+			// The zero request is an empty version packet.
+			if _, err := ParseRequest(r.Marshal()); !errors.Is(err, ErrNoRequest) {
+				t.Fatalf("zero request of %q re-parses as %v", b, err)
+			}
 			return
 		}
 		if back, err := ParseRequest(r.Marshal()); err != nil || back != r {

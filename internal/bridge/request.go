@@ -24,8 +24,13 @@ type Request struct {
 }
 
 // Marshal encodes the request as version packet contents:
-// "bip324-pt/1 profile=NAME [seed=HEX]".
+// "bip324-pt/1 profile=NAME [seed=HEX]". The zero Request encodes as
+// nothing: an empty version packet, as Bitcoin Core sends, whose 36-byte
+// flight a censor cannot tell apart; the bridge then uses its default.
 func (r Request) Marshal() []byte {
+	if r == (Request{}) {
+		return nil
+	}
 	var b bytes.Buffer
 	b.WriteString(requestPrefix)
 	if r.Profile != "" {
