@@ -16,9 +16,13 @@ import (
 )
 
 // recordStream is the first contents byte of every packet that carries
-// stream bytes. Other values are reserved for control records between two
-// bip324-pt ends; a packet with one this version does not know is an error.
-const recordStream = 0x01
+// stream bytes: BIP324's message-type byte, set to a short id no BIP
+// assigns (1-28 are the BIP's own, 29-37 proposed, see
+// v2core/testdata/message_type_ids.md), so a Bitcoin node that ever saw
+// such a packet would take it for an unknown message and ignore it. Other
+// values are reserved for control records between two bip324-pt ends; a
+// packet with one this version does not know is an error.
+const recordStream = 0xff
 
 // readBufferSize is how much one read of the socket takes in: room for a
 // whole packet of the default size, so the decoder opens it straight from
