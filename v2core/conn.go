@@ -90,20 +90,7 @@ func (c *Conn) HandshakeContext(ctx context.Context) error {
 	if c.hsDone.Load() {
 		return c.hsErr
 	}
-	stop := func() bool { return true }
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
-	}
-	err := c.handshake()
-	if !stop() && err == nil {
-		// ctx ended as the handshake finished and has already put the
-		// conn's deadline in the past: report it rather than hand out a
-		// connection whose next call times out.
-		err = context.Cause(ctx)
-	}
-	if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
-		err = ctxErr
-	}
+	err := Interruptible(ctx, c.conn, c.handshake)
 	if err != nil {
 		var v1 *V1Error
 		if !errors.As(err, &v1) {

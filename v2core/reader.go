@@ -1,9 +1,11 @@
 package v2core
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
+	"time"
 )
 
 // Reader is the receive loop of a BIP324 connection over a byte stream:
@@ -137,4 +139,20 @@ func IsProtocolError(err error) bool {
 	var tooLong *ContentTooLongError
 	return errors.Is(err, ErrAuth) || errors.As(err, &tooLong) || errors.Is(err, ErrNoTerminator) ||
 		errors.Is(err, ErrV1WrongNetwork) || errors.Is(err, ErrBadKey)
+}
+
+// Interruptible runs f, which does I/O on conn, so that the end of ctx
+// interrupts it: the conn's deadline is then set in the past. It returns
+// f's error, or ctx's cause when ctx ended while f ran, even if f then
+// succeeded, since conn's deadline is spent.
+func Interruptible(ctx context.Context, conn net.Conn, f func() error) error {
+	if ctx.Done() == nil {
+		return f()
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	err := f()
+	if !stop() || (err != nil && ctx.Err() != nil) {
+		return context.Cause(ctx)
+	}
+	return err
 }
