@@ -36,6 +36,9 @@ func TestImportArrows(t *testing.T) {
 			if strings.HasPrefix(imp, mod) {
 				deps[name] = append(deps[name], strings.TrimPrefix(imp, mod))
 			}
+			if imp == "math/rand" {
+				t.Errorf("%s imports math/rand; use math/rand/v2", name)
+			}
 		}
 	}
 	if len(deps) < 10 {
@@ -62,6 +65,34 @@ func TestImportArrows(t *testing.T) {
 					t.Errorf("%s imports %s", pkg, imp)
 				}
 			}
+		}
+	}
+}
+
+// TestLeaves: padding and schedule are std-only leaves of pure maths, and
+// ptspec imports goptlib and nothing else outside the standard library.
+func TestLeaves(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", mod+"padding", mod+"schedule", mod+"ptspec").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("go list gave %d packages", len(lines))
+	}
+	for _, line := range lines {
+		f := strings.Fields(line)
+		pkg := strings.TrimPrefix(f[0], mod)
+		for _, imp := range f[1:] {
+			first, _, _ := strings.Cut(imp, "/")
+			std := !strings.Contains(first, ".")
+			if std && imp != "math/rand" {
+				continue
+			}
+			if pkg == "ptspec" && strings.HasPrefix(imp, "gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib") {
+				continue
+			}
+			t.Errorf("%s imports %s", pkg, imp)
 		}
 	}
 }
