@@ -235,9 +235,13 @@ func BenchmarkCBRScale(b *testing.B) {
 	}
 }
 
-func benchCBR(b *testing.B, conns int, tcp, baseline bool) { benchCBROpts(b, conns, tcp, baseline, false) }
+func benchCBR(b *testing.B, conns int, tcp, baseline bool) {
+	benchCBROpts(b, conns, tcp, baseline, false)
+}
 
-func benchCBRDrain(b *testing.B, conns int, baseline bool) { benchCBROpts(b, conns, true, baseline, true) }
+func benchCBRDrain(b *testing.B, conns int, baseline bool) {
+	benchCBROpts(b, conns, true, baseline, true)
+}
 
 // drainRaw reads what arrives on c ten times a second, without decrypting
 // it, until stop.
