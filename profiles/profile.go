@@ -60,6 +60,7 @@ type Profile struct {
 		MTU             int      `toml:"mtu"`
 		RequestSize     string   `toml:"request_size"`
 		QuietGap        duration `toml:"quiet_gap"`
+		Rebuffer        bool     `toml:"rebuffer"`
 		// jitter
 		GapMicros string `toml:"gap_us"`
 		Size      string `toml:"size"`
@@ -337,6 +338,7 @@ func (p *Profile) scheduleMaker(seed [32]byte) (func(schedule.Role, *mrand.Rand)
 				Role: role, SegmentDuration: s.Segment.Duration, Ladder: s.Ladder,
 				StartRung: s.StartRung, StartupSegments: s.StartupSegments, VBR: s.VBR,
 				MTU: s.MTU, QuietGap: s.QuietGap.Duration, IdleStop: s.IdleStop.Duration,
+				Rebuffer: s.Rebuffer,
 			}
 			if req != nil {
 				vp.RequestSize = req

@@ -52,6 +52,17 @@ type VideoParams struct {
 	// startup. Zero means the session never ends. The server needs no
 	// such setting: it sends only when asked, or when data waits.
 	IdleStop time.Duration
+	// Rebuffer makes the client, after startup, act as a player whose
+	// buffer has run low while real data waits to go upstream: once a
+	// response has arrived since its last request, its next request is
+	// due QuietGap after the last bytes arrived (the end of the burst),
+	// as during startup, instead of on the SegmentDuration grid. With no
+	// data waiting, or no response yet, requests keep to the grid. So an
+	// application with a lot to send upstream gets a request per burst
+	// rather than per segment; the server, answering each, sends a
+	// segment per request too, so downstream then outruns the bitrate,
+	// as a rebuffering player's does. It changes only the client.
+	Rebuffer bool
 }
 
 // DefaultLadder is the ladder of recommended H.264 variants (average
@@ -170,7 +181,13 @@ func (p VideoParams) withDefaults() (VideoParams, error) {
 // RequestSize sample. With IdleStop, a request that would be due IdleStop
 // or more after the last real data, with none waiting, ends the session.
 // So upstream real data has RequestSize bytes per segment after startup;
-// a profile that must carry more upstream picks larger requests.
+// a profile that must carry more upstream picks larger requests, or sets
+// Rebuffer: then, while real data waits and the previous request has
+// been answered, the next request is due as in startup, QuietGap after
+// the response's last bytes, and the client goes back to the grid once
+// nothing waits. Either way a request follows a response to the one
+// before, unless none comes: then it is due on the grid (in startup, a
+// SegmentDuration after the request).
 //
 // The server (downstream). Bytes that arrive after QuietGap of silence
 // are a request. A request starts a burst at once, or right after the
@@ -337,9 +354,13 @@ func (s *Video) Received(now time.Time, n int) {
 }
 
 func (s *Video) String() string {
-	return fmt.Sprintf("video(role=%v,segment=%v,ladder=%v,start-rung=%d,startup=%d,vbr=%g,mtu=%d,request=%s,quiet=%v,idle-stop=%v)",
+	rebuffer := ""
+	if s.p.Rebuffer {
+		rebuffer = ",rebuffer"
+	}
+	return fmt.Sprintf("video(role=%v,segment=%v,ladder=%v,start-rung=%d,startup=%d,vbr=%g,mtu=%d,request=%s,quiet=%v,idle-stop=%v%s)",
 		s.p.Role, s.p.SegmentDuration, s.p.Ladder, s.p.StartRung, s.p.StartupSegments, s.p.VBR, s.p.MTU,
-		samplerString(s.p.RequestSize), s.p.QuietGap, s.p.IdleStop)
+		samplerString(s.p.RequestSize), s.p.QuietGap, s.p.IdleStop, rebuffer)
 }
 
 // Client side.
@@ -361,6 +382,9 @@ func (s *Video) requestDue() time.Time {
 			return s.lastRecv.Add(s.p.QuietGap)
 		}
 		return s.lastReqEnd.Add(s.p.SegmentDuration)
+	case s.p.Rebuffer && s.queued > 0 && s.gotResponse:
+		// The buffer ran low: ask again once this segment is in.
+		return s.lastRecv.Add(s.p.QuietGap)
 	}
 	return s.gridDue
 }
@@ -379,6 +403,9 @@ func (s *Video) clientActive() bool {
 
 func (s *Video) clientSent(now time.Time, n int, decoy bool) {
 	open := due(s.Next(now), now)
+	// Read before the data leaves the queue: with Rebuffer, an empty
+	// queue moves a request's due time back to the grid.
+	reqDue := s.requestDue()
 	if !decoy {
 		s.queued = max(s.queued-n, 0)
 	}
@@ -389,7 +416,7 @@ func (s *Video) clientSent(now time.Time, n int, decoy bool) {
 		s.lastData = now
 	}
 	if s.reqLeft == s.reqSize {
-		s.reqDue = s.requestDue()
+		s.reqDue = reqDue
 	}
 	s.reqLeft -= n
 	if s.reqLeft > 0 {

@@ -39,9 +39,15 @@ func (m *slowVideo) client(now time.Time) Opportunity {
 			return firstByteDue
 		case done == 0:
 			return sessionStart
-		case done < p.StartupSegments && gotResponse:
+		}
+		// A player asks again as soon as a segment is in while its
+		// buffer fills: in startup, and with Rebuffer while upstream
+		// data waits.
+		startup := done < p.StartupSegments
+		if (startup || p.Rebuffer && q > 0) && gotResponse {
 			return lastRecv.Add(p.QuietGap)
-		case done < p.StartupSegments:
+		}
+		if startup {
 			return lastEnd.Add(p.SegmentDuration)
 		}
 		return grid
@@ -62,7 +68,10 @@ func (m *slowVideo) client(now time.Time) Opportunity {
 				}
 			}
 		case evSent:
-			was := open() && !due().After(e.at)
+			// The opportunity as it stood before these bytes left the
+			// queue: with Rebuffer, emptying it moves the due time.
+			at := due()
+			was := open() && !at.After(e.at)
 			if !e.decoy {
 				q = max(q-n, 0)
 			}
@@ -73,7 +82,7 @@ func (m *slowVideo) client(now time.Time) Opportunity {
 				lastData = e.at
 			}
 			if sent == 0 {
-				firstByteDue = due()
+				firstByteDue = at
 			}
 			sent += n
 			if sent >= size {
@@ -220,6 +229,8 @@ func TestVideo_model(t *testing.T) {
 			VideoParams{Role: role, Ladder: small},
 			VideoParams{Role: role, Ladder: small, StartRung: 2, VBR: -1, MTU: 500, StartupSegments: 1},
 			VideoParams{Role: role, Ladder: small, StartupSegments: 5, QuietGap: 300 * time.Millisecond, IdleStop: 10 * time.Second, RequestSize: intSampler{1, 3000}},
+			VideoParams{Role: role, Ladder: small, Rebuffer: true},
+			VideoParams{Role: role, Ladder: small, StartupSegments: 1, Rebuffer: true, QuietGap: 50 * time.Millisecond, IdleStop: 6 * time.Second, RequestSize: intSampler{1, 2000}},
 		)
 	}
 	for i, p := range params {

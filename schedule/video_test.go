@@ -7,6 +7,7 @@ import (
 
 type burst struct {
 	at     time.Duration
+	end    time.Duration // the last write
 	rung   int
 	writes []int
 }
@@ -18,6 +19,23 @@ type burst struct {
 // session.
 func videoSession(t *testing.T, p VideoParams, serverData int, d time.Duration) (requests []write, bursts []burst, srv *Video) {
 	t.Helper()
+	return videoLink(t, p, linkSetup{clientData: 100, serverData: serverData}, d)
+}
+
+// linkSetup is what videoLink runs a session with.
+type linkSetup struct {
+	clientData int           // bytes waiting at the client from the start
+	serverData int           // and at the server
+	spacing    time.Duration // the least time between two server writes: the link's speed
+}
+
+// videoLink is videoSession with data waiting at each end as ls says,
+// and the server's writes at least ls.spacing apart. It fails the test
+// if the client sends a request with no byte of a response since the one
+// before, unless that request came a segment duration or more after it
+// (the fallback when no response comes).
+func videoLink(t *testing.T, p VideoParams, ls linkSetup, d time.Duration) (requests []write, bursts []burst, srv *Video) {
+	t.Helper()
 	cp, sp := p, p
 	cp.Role, sp.Role = Client, Server
 	c, err := NewVideo(cp, seeded(1))
@@ -28,32 +46,43 @@ func videoSession(t *testing.T, p VideoParams, serverData int, d time.Duration) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	qc, qs := 100, serverData
+	seg := c.Params().SegmentDuration
+	qc, qs := ls.clientData, ls.serverData
 	c.Queued(t0, qc)
 	s.Queued(t0, qs)
 	now := t0
+	var lastWrite time.Time
+	answered := false // the client has received bytes since its last request
 	for steps := 0; steps < 1_000_000; steps++ {
 		oc, os := c.Next(now), s.Next(now)
+		sAt := os.At
+		if !os.Idle() && !lastWrite.IsZero() {
+			sAt = later(sAt, lastWrite.Add(ls.spacing))
+		}
 		// The client's request goes first when both are due: the
 		// server only hears it once it has been written.
-		useClient := !oc.Idle() && (os.Idle() || !os.At.Before(oc.At))
+		useClient := !oc.Idle() && (os.Idle() || !sAt.Before(oc.At))
 		if useClient {
 			now = oc.At
 			if now.Sub(t0) > d {
 				break
+			}
+			if n := len(requests); n > 0 && !answered && now.Sub(t0)-requests[n-1].at < seg {
+				t.Fatalf("request at %v with no response since the one at %v", now.Sub(t0), requests[n-1].at)
 			}
 			data := min(qc, oc.Size)
 			qc -= data
 			c.Sent(now, data, false)
 			c.Sent(now, oc.Size-data, true)
 			requests = append(requests, write{now.Sub(t0), oc.Size, data})
+			answered = false
 			s.Received(now, oc.Size)
 			continue
 		}
-		if os.Idle() || os.At.Sub(t0) > d {
+		if os.Idle() || sAt.Sub(t0) > d {
 			break
 		}
-		now = os.At
+		now = sAt
 		if !s.burst {
 			t.Fatalf("server opportunity %v outside a burst", show(os))
 		}
@@ -64,9 +93,12 @@ func videoSession(t *testing.T, p VideoParams, serverData int, d time.Duration) 
 		qs -= data
 		s.Sent(now, data, false)
 		s.Sent(now, os.Size-data, true)
+		lastWrite = now
 		b := &bursts[len(bursts)-1]
 		b.writes = append(b.writes, os.Size)
+		b.end = now.Sub(t0)
 		c.Received(now, os.Size)
+		answered = true
 	}
 	return requests, bursts, s
 }
@@ -317,4 +349,134 @@ func TestVideo_slowLink(t *testing.T) {
 	if s.Rung() != 3 {
 		t.Errorf("rung %d after a slow segment, want 3", s.Rung())
 	}
+}
+
+// TestVideo_rebuffer checks Rebuffer: a client with data waiting asks for
+// the next segment a quiet gap after the last one ended, as in startup;
+// with none waiting it keeps to one request per segment; without
+// Rebuffer nothing changes.
+func TestVideo_rebuffer(t *testing.T) {
+	const (
+		seg = 4 * time.Second
+		qg  = DefaultQuietGap
+		d   = 30 * time.Second
+		ms  = time.Millisecond
+	)
+	// The requests without Rebuffer, or with no data waiting: startup,
+	// then the grid.
+	grid := []time.Duration{0, qg, 2 * qg}
+	for at := 2*qg + seg; at <= d; at += seg {
+		grid = append(grid, at)
+	}
+	// whole checks that every request is one write of a whole drawn
+	// request (300..800 bytes), not a piece of one.
+	whole := func(t *testing.T, requests []write) {
+		t.Helper()
+		for i, r := range requests {
+			if r.size < 300 || r.size > 800 {
+				t.Errorf("request %d at %v is %d bytes, want 300..800", i, r.at, r.size)
+			}
+		}
+	}
+	sameAs := func(t *testing.T, requests []write, want []time.Duration) {
+		t.Helper()
+		whole(t, requests)
+		if len(requests) != len(want) {
+			t.Fatalf("%d requests, want %d at %v", len(requests), len(want), want)
+		}
+		for i, at := range want {
+			if requests[i].at != at {
+				t.Errorf("request %d at %v, want %v", i, requests[i].at, at)
+			}
+		}
+	}
+	// followBursts checks that each request after the first follows the
+	// end of the burst before it by exactly a quiet gap.
+	followBursts := func(t *testing.T, requests []write, bursts []burst, from, to int) {
+		t.Helper()
+		for i := max(from, 1); i < to; i++ {
+			if want := bursts[i-1].end + qg; requests[i].at != want {
+				t.Errorf("request %d at %v, want %v: a quiet gap after burst %d ended at %v", i, requests[i].at, want, i-1, bursts[i-1].end)
+			}
+		}
+	}
+	busy := 1 << 30 // more data than a session sends
+	// With the link's writes half a millisecond apart, the largest
+	// segment (7.8 Mbit/s, 4.7 MB at most) takes 1.6s, less than a
+	// segment: the server never goes unprompted.
+
+	t.Run("data always waiting", func(t *testing.T) {
+		for _, spacing := range []time.Duration{0, ms / 2} {
+			for _, serverData := range []int{0, busy} {
+				requests, bursts, _ := videoLink(t, VideoParams{Rebuffer: true}, linkSetup{busy, serverData, spacing}, d)
+				if len(bursts) < len(requests)-1 || len(requests) < 20 {
+					t.Fatalf("spacing %v, server data %d: %d requests, %d bursts in %v; want a request after each burst", spacing, serverData, len(requests), len(bursts), d)
+				}
+				whole(t, requests)
+				followBursts(t, requests, bursts, 1, len(requests))
+				for i, r := range requests {
+					if r.data != r.size {
+						t.Errorf("request %d carried %d bytes of data in %d", i, r.data, r.size)
+					}
+				}
+			}
+		}
+	})
+
+	t.Run("no data waiting", func(t *testing.T) {
+		requests, _, _ := videoLink(t, VideoParams{Rebuffer: true}, linkSetup{100, busy, 0}, d)
+		sameAs(t, requests, grid)
+	})
+
+	t.Run("data runs out", func(t *testing.T) {
+		// 6000 bytes take about a dozen requests of 300..800; after the
+		// one that empties the queue, the grid again, a segment after
+		// it.
+		const clientData = 6000
+		requests, bursts, _ := videoLink(t, VideoParams{Rebuffer: true}, linkSetup{clientData, busy, ms / 2}, 60*time.Second)
+		sent, last := 0, -1 // last: the request that emptied the queue
+		for i, r := range requests {
+			sent += r.data
+			if sent == clientData {
+				last = i
+				break
+			}
+		}
+		if last < 0 || last+5 > len(requests) {
+			t.Fatalf("the queue emptied at request %d of %d", last, len(requests))
+		}
+		whole(t, requests)
+		followBursts(t, requests, bursts, 1, last+1)
+		for i := last + 1; i < len(requests); i++ {
+			if gap := requests[i].at - requests[i-1].at; gap != seg {
+				t.Errorf("request %d, with no data waiting, %v after the one before, want %v", i, gap, seg)
+			}
+		}
+	})
+
+	t.Run("without Rebuffer", func(t *testing.T) {
+		for _, clientData := range []int{100, busy} {
+			requests, _, _ := videoLink(t, VideoParams{}, linkSetup{clientData, busy, 0}, d)
+			sameAs(t, requests, grid)
+		}
+	})
+
+	t.Run("no response", func(t *testing.T) {
+		// No server: data always waiting, and the requests fall back
+		// to a segment apart, in startup and after.
+		c, err := NewVideo(VideoParams{Role: Client, Rebuffer: true}, seeded(7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := simulate(t, c, []arrival{{0, busy}}, 20*time.Second)
+		want := []time.Duration{0, 4, 8, 12, 16, 20}
+		if len(got) != len(want) {
+			t.Fatalf("requests %v, want at %v s", got, want)
+		}
+		for i := range want {
+			if got[i].at != want[i]*time.Second {
+				t.Errorf("request %d at %v, want %vs", i, got[i].at, want[i])
+			}
+		}
+	})
 }
