@@ -147,8 +147,8 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
 	wg.Add(4)
 	go func() { defer wg.Done(); errs <- pump(runCtx, srv, 1, 32<<10, 0) }()
 	go func() { defer wg.Done(); errs <- pump(runCtx, cli, 2, 1024, 500*time.Millisecond) }()
-	go func() { defer wg.Done(); errs <- check(cli, 1, &down) }()
-	go func() { defer wg.Done(); errs <- check(srv, 2, &up) }()
+	go func() { defer wg.Done(); errs <- check(runCtx, cli, 1, &down) }()
+	go func() { defer wg.Done(); errs <- check(runCtx, srv, 2, &up) }()
 
 	if o.Progress != nil {
 		tick := time.NewTicker(time.Second)
@@ -248,8 +248,9 @@ func pump(ctx context.Context, w io.Writer, seed byte, size int, interval time.D
 }
 
 // check reads r to the end and compares every byte with the seeded
-// stream pump wrote.
-func check(r io.Reader, seed byte, n *atomic.Int64) error {
+// stream pump wrote. Once ctx is done the ends are being closed, and a
+// reset or a closed connection is the end of the run, not an error.
+func check(ctx context.Context, r io.Reader, seed byte, n *atomic.Int64) error {
 	want := mrand.NewChaCha8([32]byte{seed})
 	buf := make([]byte, 64<<10)
 	exp := make([]byte, 64<<10)
@@ -265,6 +266,9 @@ func check(r io.Reader, seed byte, n *atomic.Int64) error {
 			n.Add(int64(k))
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 	}
@@ -309,9 +313,13 @@ func promised(p *profiles.Profile, r *DemoResult, hsUp, hsDown int) []string {
 				at++
 			}
 		}
-		out = append(out, fmt.Sprintf("down: promised bursts of %d-byte writes, one segment each %v; wire: %.1f%% of %d writes at %d bytes, %d bursts",
-			mtu, p.Schedule.Segment.Duration, 100*share(int64(at), int64(len(down))), len(down), mtu, bursts(down, 100*time.Millisecond)))
-		out = append(out, fmt.Sprintf("up: promised one request per segment; wire: %d writes", len(up)))
+		seg := p.Schedule.Segment.Duration
+		if seg == 0 {
+			seg = 4 * time.Second
+		}
+		out = append(out, fmt.Sprintf("down: promised bursts of %d-byte writes, one segment per request, %v apart when the player's buffer is full; wire: %.1f%% of %d writes at %d bytes, %d bursts",
+			mtu, seg, 100*share(int64(at), int64(len(down))), len(down), mtu, bursts(down, 100*time.Millisecond)))
+		out = append(out, fmt.Sprintf("up: promised one request-sized write per segment; wire: %d writes", len(up)))
 	case "jitter":
 		// Writes less than 200µs apart belong to one burst.
 		starts := burstStarts(down, 200*time.Microsecond)
