@@ -61,6 +61,7 @@ type Profile struct {
 		RequestSize     string   `toml:"request_size"`
 		QuietGap        duration `toml:"quiet_gap"`
 		Rebuffer        bool     `toml:"rebuffer"`
+		MaxBuffer       duration `toml:"max_buffer"`
 		// jitter
 		GapMicros string `toml:"gap_us"`
 		Size      string `toml:"size"`
@@ -203,7 +204,7 @@ func (p *Profile) lineOf(path ...string) int {
 
 // guessLine finds a line for a decode error that names a key.
 func (p *Profile) guessLine(msg string) int {
-	for _, line := range []string{"garbage_len", "interval", "idle_stop", "segment", "quiet_gap", "loop_gap", "linger"} {
+	for _, line := range []string{"garbage_len", "interval", "idle_stop", "segment", "quiet_gap", "max_buffer", "loop_gap", "linger"} {
 		if strings.Contains(msg, line) {
 			for _, t := range []string{"handshake", "schedule", "limits"} {
 				if n := p.lineOf(t, line); n > 0 {
@@ -338,7 +339,7 @@ func (p *Profile) scheduleMaker(seed [32]byte) (func(schedule.Role, *mrand.Rand)
 				Role: role, SegmentDuration: s.Segment.Duration, Ladder: s.Ladder,
 				StartRung: s.StartRung, StartupSegments: s.StartupSegments, VBR: s.VBR,
 				MTU: s.MTU, QuietGap: s.QuietGap.Duration, IdleStop: s.IdleStop.Duration,
-				Rebuffer: s.Rebuffer,
+				Rebuffer: s.Rebuffer, MaxBuffer: s.MaxBuffer.Duration,
 			}
 			if req != nil {
 				vp.RequestSize = req
@@ -435,6 +436,8 @@ func scheduleKey(param string) string {
 		return "mtu"
 	case "QuietGap":
 		return "quiet_gap"
+	case "MaxBuffer":
+		return "max_buffer"
 	case "LoopGap":
 		return "loop_gap"
 	}

@@ -61,8 +61,22 @@ type VideoParams struct {
 	// application with a lot to send upstream gets a request per burst
 	// rather than per segment; the server, answering each, sends a
 	// segment per request too, so downstream then outruns the bitrate,
-	// as a rebuffering player's does. It changes only the client.
+	// as a rebuffering player's does, until the player's buffer is full
+	// (MaxBuffer). It changes only the client.
 	Rebuffer bool
+	// MaxBuffer is the player's buffer target, which bounds Rebuffer. The
+	// client counts its buffer as a player would, with playback taken to
+	// start when the session does (its first request is due), whether or
+	// not any segment arrives: buffer = requests done in the session ×
+	// SegmentDuration − time since the session began, floored at 0. A
+	// Rebuffer request is then due no earlier than the time the buffer
+	// has room for one more segment (buffer + SegmentDuration <=
+	// MaxBuffer), and never later than the grid. So once the buffer is
+	// full the client is back to one request per SegmentDuration, with
+	// data waiting or not; a request that the grid makes due does not
+	// wait for room. From 4s to 5m, and at least SegmentDuration; zero
+	// means 30s. Without Rebuffer it has no effect.
+	MaxBuffer time.Duration
 }
 
 // DefaultLadder is the ladder of recommended H.264 variants (average
@@ -83,6 +97,9 @@ const (
 	DefaultStartupSegments = 3
 	DefaultVBR             = 0.2
 	DefaultQuietGap        = 100 * time.Millisecond
+	DefaultMaxBuffer       = 30 * time.Second
+	MinMaxBuffer           = 4 * time.Second
+	MaxMaxBuffer           = 5 * time.Minute
 
 	maxLadderRungs  = 32
 	minLadderRate   = 10_000
@@ -161,6 +178,12 @@ func (p VideoParams) withDefaults() (VideoParams, error) {
 	if p.IdleStop < 0 {
 		return p, &ParamError{name, "IdleStop", p.IdleStop, "0 (never) or more"}
 	}
+	if p.MaxBuffer == 0 {
+		p.MaxBuffer = DefaultMaxBuffer
+	}
+	if p.MaxBuffer < max(MinMaxBuffer, p.SegmentDuration) || p.MaxBuffer > MaxMaxBuffer {
+		return p, &ParamError{name, "MaxBuffer", p.MaxBuffer, fmt.Sprintf("%v..%v and at least SegmentDuration (%v)", MinMaxBuffer, MaxMaxBuffer, p.SegmentDuration)}
+	}
 	return p, nil
 }
 
@@ -184,10 +207,12 @@ func (p VideoParams) withDefaults() (VideoParams, error) {
 // a profile that must carry more upstream picks larger requests, or sets
 // Rebuffer: then, while real data waits and the previous request has
 // been answered, the next request is due as in startup, QuietGap after
-// the response's last bytes, and the client goes back to the grid once
-// nothing waits. Either way a request follows a response to the one
-// before, unless none comes: then it is due on the grid (in startup, a
-// SegmentDuration after the request).
+// the response's last bytes, but not before the player's buffer has
+// room for another segment (see MaxBuffer) nor after the grid; the
+// client is on the grid again once nothing waits or the buffer is full.
+// Either way a request follows a response to the one before, unless
+// none comes: then it is due on the grid (in startup, a SegmentDuration
+// after the request).
 //
 // The server (downstream). Bytes that arrive after QuietGap of silence
 // are a request. A request starts a burst at once, or right after the
@@ -356,7 +381,7 @@ func (s *Video) Received(now time.Time, n int) {
 func (s *Video) String() string {
 	rebuffer := ""
 	if s.p.Rebuffer {
-		rebuffer = ",rebuffer"
+		rebuffer = fmt.Sprintf(",rebuffer,max-buffer=%v", s.p.MaxBuffer)
 	}
 	return fmt.Sprintf("video(role=%v,segment=%v,ladder=%v,start-rung=%d,startup=%d,vbr=%g,mtu=%d,request=%s,quiet=%v,idle-stop=%v%s)",
 		s.p.Role, s.p.SegmentDuration, s.p.Ladder, s.p.StartRung, s.p.StartupSegments, s.p.VBR, s.p.MTU,
@@ -383,10 +408,24 @@ func (s *Video) requestDue() time.Time {
 		}
 		return s.lastReqEnd.Add(s.p.SegmentDuration)
 	case s.p.Rebuffer && s.queued > 0 && s.gotResponse:
-		// The buffer ran low: ask again once this segment is in.
-		return s.lastRecv.Add(s.p.QuietGap)
+		// The buffer is below its target: ask again once this segment
+		// is in and the buffer has room for the next, or on the grid if
+		// that comes first.
+		at := later(s.lastRecv.Add(s.p.QuietGap), s.bufferRoom())
+		if s.gridDue.Before(at) {
+			return s.gridDue
+		}
+		return at
 	}
 	return s.gridDue
+}
+
+// bufferRoom is when the player's buffer, reqIndex segments played from
+// sessionStart on, has drained to MaxBuffer − SegmentDuration: room for
+// one more segment. Before then the buffer is over it; the floor at 0
+// never matters, since MaxBuffer is at least a SegmentDuration.
+func (s *Video) bufferRoom() time.Time {
+	return s.sessionStart.Add(time.Duration(s.reqIndex+1)*s.p.SegmentDuration - s.p.MaxBuffer)
 }
 
 // clientActive reports whether a session is on and not ended by

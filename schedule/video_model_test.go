@@ -42,13 +42,26 @@ func (m *slowVideo) client(now time.Time) Opportunity {
 		}
 		// A player asks again as soon as a segment is in while its
 		// buffer fills: in startup, and with Rebuffer while upstream
-		// data waits.
+		// data waits and the buffer is under its target.
 		startup := done < p.StartupSegments
-		if (startup || p.Rebuffer && q > 0) && gotResponse {
+		switch {
+		case startup && gotResponse:
 			return lastRecv.Add(p.QuietGap)
-		}
-		if startup {
+		case startup:
 			return lastEnd.Add(p.SegmentDuration)
+		case p.Rebuffer && q > 0 && gotResponse:
+			// The buffer at the time the segment is in: what has been
+			// requested less what has played since the session began.
+			at := lastRecv.Add(p.QuietGap)
+			buffer := max(time.Duration(done)*p.SegmentDuration-at.Sub(sessionStart), 0)
+			// Too full for one more segment: wait for it to drain.
+			if over := buffer + p.SegmentDuration - p.MaxBuffer; over > 0 {
+				at = at.Add(over)
+			}
+			if at.After(grid) {
+				return grid
+			}
+			return at
 		}
 		return grid
 	}
@@ -231,6 +244,10 @@ func TestVideo_model(t *testing.T) {
 			VideoParams{Role: role, Ladder: small, StartupSegments: 5, QuietGap: 300 * time.Millisecond, IdleStop: 10 * time.Second, RequestSize: intSampler{1, 3000}},
 			VideoParams{Role: role, Ladder: small, Rebuffer: true},
 			VideoParams{Role: role, Ladder: small, StartupSegments: 1, Rebuffer: true, QuietGap: 50 * time.Millisecond, IdleStop: 6 * time.Second, RequestSize: intSampler{1, 2000}},
+			// A small buffer target binds often: with 2s segments, at
+			// most two segments ahead; startup alone can overfill it.
+			VideoParams{Role: role, Ladder: small, SegmentDuration: 2 * time.Second, MaxBuffer: 4 * time.Second, Rebuffer: true},
+			VideoParams{Role: role, Ladder: small, StartupSegments: 1, MaxBuffer: 10 * time.Second, Rebuffer: true, IdleStop: 20 * time.Second},
 		)
 	}
 	for i, p := range params {

@@ -1,6 +1,8 @@
 package schedule
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -352,7 +354,8 @@ func TestVideo_slowLink(t *testing.T) {
 }
 
 // TestVideo_rebuffer checks Rebuffer: a client with data waiting asks for
-// the next segment a quiet gap after the last one ended, as in startup;
+// the next segment a quiet gap after the last one ended, as in startup,
+// until its buffer is full (MaxBuffer), and then one per segment again;
 // with none waiting it keeps to one request per segment; without
 // Rebuffer nothing changes.
 func TestVideo_rebuffer(t *testing.T) {
@@ -406,17 +409,59 @@ func TestVideo_rebuffer(t *testing.T) {
 	// segment: the server never goes unprompted.
 
 	t.Run("data always waiting", func(t *testing.T) {
-		for _, spacing := range []time.Duration{0, ms / 2} {
-			for _, serverData := range []int{0, busy} {
-				requests, bursts, _ := videoLink(t, VideoParams{Rebuffer: true}, linkSetup{busy, serverData, spacing}, d)
-				if len(bursts) < len(requests)-1 || len(requests) < 20 {
-					t.Fatalf("spacing %v, server data %d: %d requests, %d bursts in %v; want a request after each burst", spacing, serverData, len(requests), len(bursts), d)
-				}
-				whole(t, requests)
-				followBursts(t, requests, bursts, 1, len(requests))
-				for i, r := range requests {
-					if r.data != r.size {
-						t.Errorf("request %d carried %d bytes of data in %d", i, r.data, r.size)
+		// The buffer fills: requests follow the bursts while it has
+		// room, about MaxBuffer/SegmentDuration of them, then come once
+		// per segment duration, whatever waits.
+		for _, maxBuffer := range []time.Duration{0, 12 * time.Second} {
+			for _, spacing := range []time.Duration{0, ms / 2} {
+				for _, serverData := range []int{0, busy} {
+					p := VideoParams{Rebuffer: true, MaxBuffer: maxBuffer}
+					requests, bursts, _ := videoLink(t, p, linkSetup{busy, serverData, spacing}, d)
+					max := maxBuffer
+					if max == 0 {
+						max = DefaultMaxBuffer
+					}
+					name := fmt.Sprintf("max buffer %v, spacing %v, server data %d", max, spacing, serverData)
+					if len(bursts) < len(requests)-1 {
+						t.Fatalf("%s: %d requests, %d bursts; want a burst after each request", name, len(requests), len(bursts))
+					}
+					whole(t, requests)
+					for i, r := range requests {
+						if r.data != r.size {
+							t.Errorf("%s: request %d carried %d bytes of data in %d", name, i, r.data, r.size)
+						}
+					}
+					// The early requests: those a quiet gap after the
+					// burst before.
+					early := 1
+					for early < len(requests) && requests[early].at == bursts[early-1].end+qg {
+						early++
+					}
+					fill := int(max / seg) // segments the buffer holds
+					if early < fill-1 || early > fill+1 {
+						t.Errorf("%s: %d requests a quiet gap after a burst, want about %d (%v / %v)", name, early, fill, max, seg)
+					}
+					// Then one per segment duration, starting once the
+					// buffer has room.
+					for i := early; i < len(requests); i++ {
+						if gap := requests[i].at - requests[i-1].at; i > early && gap != seg {
+							t.Errorf("%s: request %d %v after the one before, want %v", name, i, gap, seg)
+						}
+					}
+					if want := int(d/seg) + 1; len(requests) > want+fill+1 {
+						t.Errorf("%s: %d requests in %v, want at most %d", name, len(requests), d, want+fill+1)
+					}
+					// The buffer after each request, what was asked
+					// for less what has played since the start, never
+					// goes over MaxBuffer, and once full stays full.
+					for i, r := range requests {
+						buf := time.Duration(i+1)*seg - r.at
+						if i >= 3 && buf > max { // past startup
+							t.Errorf("%s: request %d at %v fills the buffer to %v, over %v", name, i, r.at, buf, max)
+						}
+						if i >= early && buf != max {
+							t.Errorf("%s: request %d at %v leaves the buffer at %v, want it full at %v", name, i, r.at, buf, max)
+						}
 					}
 				}
 			}
@@ -433,7 +478,8 @@ func TestVideo_rebuffer(t *testing.T) {
 		// one that empties the queue, the grid again, a segment after
 		// it.
 		const clientData = 6000
-		requests, bursts, _ := videoLink(t, VideoParams{Rebuffer: true}, linkSetup{clientData, busy, ms / 2}, 60*time.Second)
+		// A buffer large enough not to bind meanwhile.
+		requests, bursts, _ := videoLink(t, VideoParams{Rebuffer: true, MaxBuffer: 5 * time.Minute}, linkSetup{clientData, busy, ms / 2}, 60*time.Second)
 		sent, last := 0, -1 // last: the request that emptied the queue
 		for i, r := range requests {
 			sent += r.data
@@ -479,4 +525,34 @@ func TestVideo_rebuffer(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestVideo_maxBufferParam(t *testing.T) {
+	for _, p := range []VideoParams{
+		{Role: Client, MaxBuffer: 3 * time.Second},
+		{Role: Client, MaxBuffer: -time.Second},
+		{Role: Client, MaxBuffer: 5*time.Minute + 1},
+		{Role: Server, SegmentDuration: 6 * time.Second, MaxBuffer: 5 * time.Second},
+	} {
+		_, err := NewVideo(p, seeded(1))
+		var pe *ParamError
+		if !errors.As(err, &pe) || pe.Param != "MaxBuffer" {
+			t.Errorf("MaxBuffer %v, segment %v: error %v, want a ParamError for MaxBuffer", p.MaxBuffer, p.SegmentDuration, err)
+		}
+	}
+	for _, p := range []VideoParams{
+		{Role: Client},
+		{Role: Client, MaxBuffer: 4 * time.Second},
+		{Role: Client, MaxBuffer: 5 * time.Minute},
+		{Role: Server, SegmentDuration: 10 * time.Second, MaxBuffer: 10 * time.Second},
+	} {
+		v, err := NewVideo(p, seeded(1))
+		if err != nil {
+			t.Errorf("MaxBuffer %v: %v", p.MaxBuffer, err)
+			continue
+		}
+		if want := p.MaxBuffer; want != 0 && v.Params().MaxBuffer != want || want == 0 && v.Params().MaxBuffer != DefaultMaxBuffer {
+			t.Errorf("MaxBuffer %v: params say %v", p.MaxBuffer, v.Params().MaxBuffer)
+		}
+	}
 }
