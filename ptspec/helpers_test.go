@@ -9,12 +9,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/bip324pt/bip324-pt/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -32,45 +32,7 @@ const testTimeout = 10 * time.Second
 // goroutineLeakCheck.
 func checkLeaks(t *testing.T) {
 	t.Helper()
-	before := goroutines()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(testTimeout)
-		for {
-			var leaked []string
-			for id, stack := range goroutines() {
-				if _, ok := before[id]; !ok && strings.Contains(stack, "ptspec") {
-					leaked = append(leaked, stack)
-				}
-			}
-			if len(leaked) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%d goroutines leaked:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
-// goroutines returns the stacks of all goroutines by their header line's id.
-func goroutines() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	m := make(map[string]string)
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		id, _, _ := strings.Cut(g, " [")
-		m[id] = g
-	}
-	return m
+	testutil.VerifyNoLeaks(t)
 }
 
 // lineWriter is an io.Writer that hands out each complete line on a
@@ -198,27 +160,9 @@ func serverEnv(t *testing.T, orport, extOR, cookieFile string) {
 	t.Setenv("TOR_PT_EXIT_ON_STDIN_CLOSE", "1")
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use, for logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testLogger returns a debug-level logger into a buffer.
-func testLogger() (*slog.Logger, *syncBuffer) {
-	var b syncBuffer
+func testLogger() (*slog.Logger, *testutil.SyncBuffer) {
+	var b testutil.SyncBuffer
 	return slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})), &b
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/bip324pt/bip324-pt/internal/testutil"
 	"io"
 	mrand "math/rand/v2"
 	"net"
@@ -199,8 +200,8 @@ func TestConn_ConstantRate(t *testing.T) {
 
 // TestConn_None checks the unshaped path: data both ways, any sizes.
 func TestConn_None(t *testing.T) {
-	checkGoroutines(t)
-	a, b := tcpPair(t)
+	testutil.VerifyNoLeaks(t)
+	a, b := testutil.TCPPair(t)
 	cli, srv := Client(a, nil), Server(b, nil)
 	data := make([]byte, 3<<20)
 	mrand.NewChaCha8([32]byte{3}).Read(data)
@@ -301,8 +302,8 @@ func TestConn_SlowReader(t *testing.T) {
 // TestConn_Close: no goroutine is left after Close, on either end, and
 // use after Close reports net.ErrClosed.
 func TestConn_Close(t *testing.T) {
-	checkGoroutines(t)
-	a, b := tcpPair(t)
+	testutil.VerifyNoLeaks(t)
+	a, b := testutil.TCPPair(t)
 	cfg := &Config{Schedule: cbr(512, time.Millisecond)}
 	cli, srv := Client(a, cfg), Server(b, cfg)
 	go srv.Handshake()

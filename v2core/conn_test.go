@@ -6,9 +6,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/bip324pt/bip324-pt/internal/testutil"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -43,52 +43,10 @@ func (c *splitConn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// tcpPair returns the two ends of a TCP connection on loopback.
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var srv net.Conn
-	var aerr error
-	done := make(chan struct{})
-	go func() {
-		srv, aerr = ln.Accept()
-		close(done)
-	}()
-	cli, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	if aerr != nil {
-		t.Fatal(aerr)
-	}
-	t.Cleanup(func() { cli.Close(); srv.Close() })
-	return cli, srv
-}
-
 func pipePair(t *testing.T) (net.Conn, net.Conn) {
 	a, b := net.Pipe()
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
-}
-
-// checkGoroutines fails the test if goroutines started during it are left.
-func checkGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<16)
-			t.Errorf("%d goroutines left behind:\n%s", n-before, buf[:runtime.Stack(buf, true)])
-		}
-	})
 }
 
 // roundTrip runs a handshake between c and s and sends data both ways at
@@ -166,7 +124,7 @@ func testData(n int) []byte {
 }
 
 func TestConn_Pipe(t *testing.T) {
-	checkGoroutines(t)
+	testutil.VerifyNoLeaks(t)
 	for _, g := range []int{0, 1, 4094, 4095} {
 		t.Run(fmt.Sprintf("garbage=%d", g), func(t *testing.T) {
 			a, b := pipePair(t)
@@ -178,11 +136,11 @@ func TestConn_Pipe(t *testing.T) {
 }
 
 func TestConn_TCP(t *testing.T) {
-	checkGoroutines(t)
+	testutil.VerifyNoLeaks(t)
 	for _, g := range []int{0, 1, 4094, 4095} {
 		for _, n := range Networks {
 			t.Run(fmt.Sprintf("garbage=%d/%s", g, n), func(t *testing.T) {
-				a, b := tcpPair(t)
+				a, b := testutil.TCPPair(t)
 				c := Client(a, &Config{Network: n, Hooks: &testHooks{garbage: garbageOf(g), version: []byte("hello")}})
 				s := Server(b, &Config{Network: n, Hooks: &testHooks{garbage: garbageOf(g), decoys: []int{0, 1000}}})
 				roundTrip(t, c, s, testData(300_000), 32<<10)
@@ -196,10 +154,10 @@ func TestConn_TCP(t *testing.T) {
 
 // TestConn_Splits cuts writes and reads at every size from 1 byte up.
 func TestConn_Splits(t *testing.T) {
-	checkGoroutines(t)
+	testutil.VerifyNoLeaks(t)
 	for _, k := range []int{1, 2, 3, 4, 5, 7, 16, 17, 20, 21, 64, 65, 1000} {
 		t.Run(fmt.Sprintf("split=%d", k), func(t *testing.T) {
-			a, b := tcpPair(t)
+			a, b := testutil.TCPPair(t)
 			c := Client(&splitConn{Conn: a, r: k, w: k}, &Config{Hooks: &testHooks{garbage: garbageOf(100)}})
 			s := Server(&splitConn{Conn: b, r: k, w: k}, nil)
 			size := 5000
@@ -217,16 +175,16 @@ func TestConn_Splits(t *testing.T) {
 // while the initiator still writes its key would block both, which TCP's
 // buffers never do.)
 func TestConn_SplitWritesEveryByte(t *testing.T) {
-	checkGoroutines(t)
-	a, b := tcpPair(t)
+	testutil.VerifyNoLeaks(t)
+	a, b := testutil.TCPPair(t)
 	c := Client(&splitConn{Conn: a, r: 1, w: 1}, nil)
 	s := Server(&splitConn{Conn: b, r: 1, w: 1}, nil)
 	roundTrip(t, c, s, testData(3000), 1)
 }
 
 func TestConn_HandshakeContext(t *testing.T) {
-	checkGoroutines(t)
-	a, b := tcpPair(t)
+	testutil.VerifyNoLeaks(t)
+	a, b := testutil.TCPPair(t)
 	_ = b // the server never answers
 	c := Client(a, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -245,8 +203,8 @@ func TestConn_HandshakeContext(t *testing.T) {
 }
 
 func TestConn_ReadTimeoutRecoverable(t *testing.T) {
-	checkGoroutines(t)
-	a, b := tcpPair(t)
+	testutil.VerifyNoLeaks(t)
+	a, b := testutil.TCPPair(t)
 	c, s := Client(a, nil), Server(b, nil)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Handshake() }()
@@ -295,7 +253,7 @@ func (p *rawPeer) expectClosed(d time.Duration) []byte {
 // serverSide starts a Server on one end of a TCP pair and returns the raw
 // other end and a channel with the server's first error from a read loop.
 func serverSide(t *testing.T, cfg *Config) (*rawPeer, <-chan error) {
-	a, b := tcpPair(t)
+	a, b := testutil.TCPPair(t)
 	s := Server(b, cfg)
 	errc := make(chan error, 1)
 	go func() {
@@ -321,7 +279,7 @@ func completeAsClient(t *testing.T, p *rawPeer, cfg *Config) *Session {
 }
 
 func TestConn_BadInput(t *testing.T) {
-	checkGoroutines(t)
+	testutil.VerifyNoLeaks(t)
 	t.Run("no terminator", func(t *testing.T) {
 		p, errc := serverSide(t, nil)
 		ini, _ := NewInitiator(nil)
@@ -406,7 +364,7 @@ func TestConn_BadInput(t *testing.T) {
 
 // TestConn_Close: errors after Close unwrap to net.ErrClosed.
 func TestConn_Close(t *testing.T) {
-	a, b := tcpPair(t)
+	a, b := testutil.TCPPair(t)
 	c, s := Client(a, nil), Server(b, nil)
 	go s.Handshake()
 	if err := c.Handshake(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/bip324pt/bip324-pt/internal/testutil"
 	"io"
 	mrand "math/rand/v2"
 	"net"
@@ -44,26 +45,8 @@ func echoServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitLine waits for a line starting with prefix and returns the rest.
-func waitLine(t *testing.T, b *syncBuffer, prefix string) string {
+func waitLine(t *testing.T, b *testutil.SyncBuffer, prefix string) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -93,7 +76,7 @@ func standaloneBridgeArgs(t *testing.T, target string, serverArgs, bridgeArgs []
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var sout, serr, cout, cerr syncBuffer
+	var sout, serr, cout, cerr testutil.SyncBuffer
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -271,7 +254,7 @@ func TestStandalone_Probe(t *testing.T) {
 	// second server.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var sout, serr syncBuffer
+	var sout, serr testutil.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"server", "--listen", "127.0.0.1:0", "--forward", target, "--state", t.TempDir(),

@@ -1,0 +1,114 @@
+// Package testutil holds the helpers the project's tests share: a TCP
+// connection pair on loopback, a goroutine leak check, and a buffer safe
+// for a writer and a reader at once.
+package testutil
+
+import (
+	"bytes"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// modulePath marks the goroutines the leak check looks at: those running
+// code of this project.
+const modulePath = "github.com/bip324pt/bip324-pt/"
+
+// TCPPair returns the two ends of a TCP connection on 127.0.0.1; both are
+// closed when the test ends.
+func TCPPair(t testing.TB) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		ch <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-ch
+	if server == nil {
+		client.Close()
+		t.Fatal("testutil: accept failed")
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// VerifyNoLeaks fails the test if, when it ends (after the cleanups
+// registered later have run), goroutines running this project's code are
+// left that did not exist when VerifyNoLeaks was called. It waits up to 5
+// seconds for them to finish. Call it first in a test.
+func VerifyNoLeaks(t testing.TB) {
+	t.Helper()
+	before := goroutines()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var leaked []string
+			for id, stack := range goroutines() {
+				if _, ok := before[id]; !ok && strings.Contains(stack, modulePath) {
+					leaked = append(leaked, stack)
+				}
+			}
+			if len(leaked) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%d goroutines leaked:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// goroutines returns the stacks of every goroutine but the caller's, by
+// their "goroutine N" header.
+func goroutines() map[string]string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	m := make(map[string]string)
+	for i, g := range bytes.Split(buf, []byte("\n\n")) {
+		if i == 0 {
+			continue // the caller
+		}
+		id, _, _ := bytes.Cut(g, []byte(" ["))
+		m[string(id)] = string(g)
+	}
+	return m
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent use.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
