@@ -297,7 +297,8 @@ Run a bip324-pt client without tor. By default --listen is a SOCKS5 proxy
 in tor's style: each request names the bridge to reach, and may carry the
 bridge's arguments in its username/password (key=value;...); --bridge
 supplies the arguments a request leaves out. With --forward, --listen is a
-plain TCP port and every connection goes through the --bridge.
+plain TCP port and every connection goes through the --bridge (the bridge's
+HOST:PORT may also follow: --forward HOST:PORT).
 
 profile= names the built-in profile that shapes both directions (the
 bridge applies it to its side if its allow-list has it); default none.
@@ -310,11 +311,31 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:0", "`address` to listen on")
 	bridgeLine := fs.String("bridge", "", "the bridge: 'HOST:PORT secret=... profile=...'")
-	forward := fs.Bool("forward", false, "plain TCP forwarding to --bridge instead of SOCKS5")
+	var fwd forwardFlag
+	fs.Var(&fwd, "forward", "plain TCP forwarding to the bridge instead of SOCKS5 (optionally =HOST:PORT of the bridge)")
+	forward := &fwd.on
 	level := fs.String("log-level", "info", "log `level` on stderr")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), clientHelp); fs.PrintDefaults() }
-	if code, done := parseFlags(fs, args, stdout); done {
-		return code
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		}
+		return exitUsage
+	}
+	// "--forward HOST:PORT": a boolean flag leaves the address behind.
+	if rest := fs.Args(); fwd.on && fwd.addr == "" && len(rest) == 1 {
+		if err := fwd.Set(rest[0]); err == nil {
+			rest = nil
+		}
+		if len(rest) > 0 {
+			fmt.Fprintf(stderr, "bip324-pt: client: unexpected argument %q\n", rest[0])
+			return exitUsage
+		}
+	} else if len(rest) > 0 {
+		fmt.Fprintf(stderr, "bip324-pt: client: unexpected argument %q\n", rest[0])
+		return exitUsage
 	}
 	lvl, err := parseLevel(*level)
 	if err != nil {
@@ -326,8 +347,15 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "bip324-pt: client: --bridge: %v\n", err)
 		return exitUsage
 	}
+	if fwd.addr != "" {
+		if addr != "" && addr != fwd.addr {
+			fmt.Fprintf(stderr, "bip324-pt: client: --forward %s and --bridge %s name different bridges\n", fwd.addr, addr)
+			return exitUsage
+		}
+		addr = fwd.addr
+	}
 	if *forward && addr == "" {
-		fmt.Fprintln(stderr, "bip324-pt: client: --forward needs --bridge HOST:PORT")
+		fmt.Fprintln(stderr, "bip324-pt: client: --forward needs the bridge's HOST:PORT (in --bridge or after --forward)")
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
@@ -407,3 +435,38 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, do
 	}
 	return 0, false
 }
+
+// forwardFlag is the client's --forward: a switch, which may also carry
+// the bridge's address (--forward=HOST:PORT, or HOST:PORT after it).
+type forwardFlag struct {
+	on   bool
+	addr string
+}
+
+func (f *forwardFlag) String() string {
+	if f == nil || !f.on {
+		return "false"
+	}
+	if f.addr != "" {
+		return f.addr
+	}
+	return "true"
+}
+
+func (f *forwardFlag) Set(s string) error {
+	switch s {
+	case "true":
+		f.on = true
+		return nil
+	case "false":
+		f.on = false
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return fmt.Errorf("%q is not HOST:PORT", s)
+	}
+	f.on, f.addr = true, s
+	return nil
+}
+
+func (f *forwardFlag) IsBoolFlag() bool { return true }

@@ -277,3 +277,49 @@ func TestStandalone_Probe(t *testing.T) {
 		t.Fatalf("server exit %d: %s", code, serr.String())
 	}
 }
+
+// TestClient_ForwardForms: --forward as a switch with --bridge's address,
+// with =HOST:PORT, and with HOST:PORT after it all reach the bridge.
+func TestClient_ForwardForms(t *testing.T) {
+	target := echoServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var sout, serr testutil.SyncBuffer
+	srvDone := make(chan int, 1)
+	go func() {
+		srvDone <- run(ctx, []string{"server", "--listen", "127.0.0.1:0", "--forward", target, "--state", t.TempDir(), "--log-level", "error"}, &sout, &serr)
+	}()
+	defer func() { cancel(); <-srvDone }()
+	line := waitLine(t, &sout, "bridge: ")
+	f := strings.Fields(line)
+	addr, secret := f[0], f[1]
+	for _, args := range [][]string{
+		{"--forward", "--bridge", line},
+		{"--forward=" + addr, "--bridge", secret},
+		{"--bridge", secret, "--forward", addr},
+	} {
+		var cout, cerr testutil.SyncBuffer
+		cctx, ccancel := context.WithCancel(ctx)
+		done := make(chan int, 1)
+		go func() {
+			done <- run(cctx, append([]string{"client", "--listen", "127.0.0.1:0", "--log-level", "error"}, args...), &cout, &cerr)
+		}()
+		local := strings.Fields(waitLine(t, &cout, "forwarding: "))[0]
+		c, err := net.Dial("tcp", local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := oneTunnelConn(c, 1000); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		c.Close()
+		ccancel()
+		if code := <-done; code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, cerr.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run(ctx, []string{"client", "--forward", "127.0.0.1:1", "--bridge", "127.0.0.1:2 " + secret}, &out, &errb); code != exitUsage {
+		t.Fatalf("two different bridges: exit %d", code)
+	}
+}
