@@ -91,7 +91,14 @@ func bip324(t *testing.T, extra ...string) tortest.Transport {
 // handshake runs through shaped BIP324 (Bootstrapped 15%, handshake_done).
 func TestBip324Bootstrap15(t *testing.T) {
 	t.Parallel()
-	tortest.RunBootstrap15(t, bip324(t, "profile=cbr"))
+	bin := tortest.BuildBip324(t)
+	for _, profile := range []string{"none", "bitcoin", "cbr", "video", "fet", "jitter"} {
+		t.Run(profile, func(t *testing.T) {
+			tr := bip324(t, "profile="+profile)
+			tr.Binary = bin
+			tortest.RunBootstrap15(t, tr)
+		})
+	}
 }
 
 // TestBip324PrivateNetwork: in a private Tor network, a client whose bridge
