@@ -59,11 +59,9 @@ type Conn struct {
 	cfg      *Config
 	isClient bool
 
-	hsMu   sync.Mutex
-	hsDone atomic.Bool
-	hsErr  error
-	sess   *v2core.Session
-	peerV  []byte
+	once  v2core.HandshakeOnce
+	sess  *v2core.Session
+	peerV []byte
 
 	// The send side. Only run touches sched, rand and wbuf.
 	q        *queue
@@ -133,27 +131,19 @@ func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background(
 // starts the send loop. Cancelling ctx interrupts it and leaves the
 // connection unusable.
 func (c *Conn) HandshakeContext(ctx context.Context) error {
-	if c.hsDone.Load() {
-		return c.hsErr
-	}
-	c.hsMu.Lock()
-	defer c.hsMu.Unlock()
-	if c.hsDone.Load() {
-		return c.hsErr
-	}
-	err := v2core.Interruptible(ctx, c.conn, c.handshake)
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("shaper: handshake: %w", err)
-	}
-	if err != nil {
-		c.conn.Close()
-		close(c.loopDone)
-	} else {
+	return c.once.Do(func() error {
+		err := v2core.Interruptible(ctx, c.conn, c.handshake)
+		if err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("shaper: handshake: %w", err)
+		}
+		if err != nil {
+			c.conn.Close()
+			close(c.loopDone)
+			return err
+		}
 		go c.run()
-	}
-	c.hsErr = err
-	c.hsDone.Store(true)
-	return err
+		return nil
+	})
 }
 
 func (c *Conn) handshake() error {
@@ -269,7 +259,7 @@ func (c *Conn) writeRaw(b []byte) error {
 
 // SessionID returns the BIP324 session id once the handshake is done.
 func (c *Conn) SessionID() ([32]byte, bool) {
-	if !c.hsDone.Load() || c.hsErr != nil {
+	if !c.once.Succeeded() {
 		return [32]byte{}, false
 	}
 	return c.sess.ID(), true
@@ -278,7 +268,7 @@ func (c *Conn) SessionID() ([32]byte, bool) {
 // PeerVersion returns the contents of the peer's version packet once the
 // handshake is done.
 func (c *Conn) PeerVersion() []byte {
-	if !c.hsDone.Load() || c.hsErr != nil {
+	if !c.once.Succeeded() {
 		return nil
 	}
 	return c.peerV
@@ -399,15 +389,13 @@ func (c *Conn) nextRecordLocked() error {
 // Part of the net.Conn interface.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
-		c.hsMu.Lock() // wait for a handshake in progress
-		started := c.hsDone.Load() && c.hsErr == nil
-		if !c.hsDone.Load() {
-			c.hsErr = net.ErrClosed
-			c.hsDone.Store(true)
+		// Waits for a handshake in progress; one that never started
+		// now never will.
+		c.once.Do(func() error {
 			close(c.loopDone)
-		}
-		c.hsMu.Unlock()
-		if !started {
+			return net.ErrClosed
+		})
+		if !c.once.Succeeded() {
 			c.closeErr = c.conn.Close()
 			return
 		}

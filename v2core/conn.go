@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -36,9 +35,7 @@ type Conn struct {
 	cfg      *Config
 	isClient bool
 
-	hsMu     sync.Mutex
-	hsDone   atomic.Bool
-	hsErr    error
+	once     HandshakeOnce
 	hs       *Handshake
 	sess     *Session
 	peerVers []byte
@@ -82,24 +79,14 @@ func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background(
 // and leaves the connection unusable. Deadlines already set on the inner
 // conn apply too.
 func (c *Conn) HandshakeContext(ctx context.Context) error {
-	if c.hsDone.Load() {
-		return c.hsErr
-	}
-	c.hsMu.Lock()
-	defer c.hsMu.Unlock()
-	if c.hsDone.Load() {
-		return c.hsErr
-	}
-	err := Interruptible(ctx, c.conn, c.handshake)
-	if err != nil {
+	return c.once.Do(func() error {
+		err := Interruptible(ctx, c.conn, c.handshake)
 		var v1 *V1Error
-		if !errors.As(err, &v1) {
+		if err != nil && !errors.As(err, &v1) {
 			c.conn.Close()
 		}
-	}
-	c.hsErr = err
-	c.hsDone.Store(true)
-	return err
+		return err
+	})
 }
 
 func (c *Conn) handshake() error {
@@ -132,7 +119,7 @@ func (c *Conn) handshake() error {
 // false before. Both ends compute the same id; compared out of band, it
 // shows that no machine in the middle terminated the connection.
 func (c *Conn) SessionID() ([32]byte, bool) {
-	if !c.hsDone.Load() || c.hsErr != nil {
+	if !c.once.Succeeded() {
 		return [32]byte{}, false
 	}
 	return c.sess.ID(), true
@@ -141,7 +128,7 @@ func (c *Conn) SessionID() ([32]byte, bool) {
 // PeerVersion returns the contents of the peer's version packet once the
 // handshake is done.
 func (c *Conn) PeerVersion() []byte {
-	if !c.hsDone.Load() || c.hsErr != nil {
+	if !c.once.Succeeded() {
 		return nil
 	}
 	return c.peerVers
@@ -150,7 +137,7 @@ func (c *Conn) PeerVersion() []byte {
 // Session returns the established session, or nil before the handshake.
 // Use it to read counters; sealing through it bypasses the Conn's locks.
 func (c *Conn) Session() *Session {
-	if !c.hsDone.Load() || c.hsErr != nil {
+	if !c.once.Succeeded() {
 		return nil
 	}
 	return c.sess

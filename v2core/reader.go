@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -156,3 +158,30 @@ func Interruptible(ctx context.Context, conn net.Conn, f func() error) error {
 	}
 	return err
 }
+
+// HandshakeOnce runs a connection's handshake once: the first caller of
+// Do runs it, callers meanwhile wait, and every later caller gets the
+// same result. The zero value is ready. Safe for concurrent use.
+type HandshakeOnce struct {
+	mu   sync.Mutex
+	done atomic.Bool
+	err  error
+}
+
+// Do runs f unless a handshake already ran, and returns its result.
+func (o *HandshakeOnce) Do(f func() error) error {
+	if o.done.Load() {
+		return o.err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done.Load() {
+		return o.err
+	}
+	o.err = f()
+	o.done.Store(true)
+	return o.err
+}
+
+// Succeeded reports whether the handshake ran and succeeded.
+func (o *HandshakeOnce) Succeeded() bool { return o.done.Load() && o.err == nil }
