@@ -4,6 +4,7 @@ package shaper_test
 
 import (
 	"fmt"
+	"github.com/bip324pt/bip324-pt/internal/testutil"
 	"io"
 	"net"
 	"os"
@@ -130,36 +131,13 @@ func BenchmarkThroughput(b *testing.B) {
 			defer srv.Close()
 			defer cli.Close()
 
-			total := int64(b.N) * chunk
-			readErr := make(chan error, 1)
 			b.ReportAllocs()
 			b.SetBytes(chunk)
 			var ru0, ru1 syscall.Rusage
 			syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 			busy0 := machineBusy()
 			b.ResetTimer()
-			go func() {
-				buf := make([]byte, 64<<10)
-				var got int64
-				for got < total {
-					n, err := srv.Read(buf)
-					got += int64(n)
-					if err != nil {
-						readErr <- err
-						return
-					}
-				}
-				readErr <- nil
-			}()
-			p := make([]byte, chunk)
-			for range b.N {
-				if _, err := cli.Write(p); err != nil {
-					srv.Close()
-					<-readErr
-					b.Fatal(err)
-				}
-			}
-			if err := <-readErr; err != nil {
+			if err := testutil.Transfer(cli, srv, b.N, chunk, func() { srv.Close() }); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
@@ -171,7 +149,7 @@ func BenchmarkThroughput(b *testing.B) {
 			if busy0 > 0 && busy1 > 0 {
 				b.ReportMetric(100*(busy1-busy0).Seconds()/b.Elapsed().Seconds(), "machine-cpu-%")
 			}
-			rate[name] = float64(total) / b.Elapsed().Seconds()
+			rate[name] = float64(int64(b.N)*chunk) / b.Elapsed().Seconds()
 		})
 	}
 	if rate["none"] > 0 && rate["plainv2core"] > 0 {

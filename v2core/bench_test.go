@@ -6,6 +6,7 @@ package v2core_test
 
 import (
 	"bytes"
+	"github.com/bip324pt/bip324-pt/internal/testutil"
 	"io"
 	"net"
 	"strconv"
@@ -405,33 +406,10 @@ func BenchmarkConnThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	total := int64(b.N) * chunk
-	readErr := make(chan error, 1)
 	b.ReportAllocs()
 	b.SetBytes(chunk)
 	b.ResetTimer()
-	go func() {
-		buf := make([]byte, 64<<10)
-		var got int64
-		for got < total {
-			n, err := server.Read(buf)
-			got += int64(n)
-			if err != nil {
-				readErr <- err
-				return
-			}
-		}
-		readErr <- nil
-	}()
-	p := make([]byte, chunk)
-	for range b.N {
-		if _, err := client.Write(p); err != nil {
-			rawServer.Close()
-			<-readErr
-			b.Fatal(err)
-		}
-	}
-	if err := <-readErr; err != nil {
+	if err := testutil.Transfer(client, server, b.N, chunk, func() { rawServer.Close() }); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()

@@ -5,6 +5,7 @@ package testutil
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -111,4 +112,37 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Transfer writes n chunks of size bytes to w while it reads them all from
+// r, and returns the first error of either side. Throughput benchmarks
+// time it. close, if not nil, is called when the write side fails, so a
+// blocked reader returns.
+func Transfer(w io.Writer, r io.Reader, n, size int, close func()) error {
+	total := int64(n) * int64(size)
+	readErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		var got int64
+		for got < total {
+			k, err := r.Read(buf)
+			got += int64(k)
+			if err != nil {
+				readErr <- err
+				return
+			}
+		}
+		readErr <- nil
+	}()
+	p := make([]byte, size)
+	for range n {
+		if _, err := w.Write(p); err != nil {
+			if close != nil {
+				close()
+			}
+			<-readErr
+			return err
+		}
+	}
+	return <-readErr
 }

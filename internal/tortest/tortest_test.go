@@ -40,17 +40,7 @@ func TestObfs4PrivateNetwork(t *testing.T) {
 // the iat-mode=0 transfers (default 256); the iat-mode=1 ones move 1 MiB,
 // which takes seconds.
 func TestMeasureObfs4(t *testing.T) {
-	if os.Getenv("BIP324PT_MEASURE") != "1" {
-		t.Skip("a measurement tool: set BIP324PT_MEASURE=1 to run it")
-	}
-	mib := int64(256)
-	if s := os.Getenv("BIP324PT_MEASURE_MIB"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 {
-			t.Fatalf("BIP324PT_MEASURE_MIB=%q: want a positive integer", s)
-		}
-		mib = n
-	}
+	mib := measureMiB(t)
 	t.Run("iat0/tunnel", func(t *testing.T) {
 		r := tortest.MeasureTunnel(t, tortest.Obfs4(t), mib<<20)
 		t.Logf("upload:   %v", r.Upload)
@@ -113,17 +103,7 @@ func TestBip324PrivateNetwork(t *testing.T) {
 // obfs4proxy, in the same way, so that the two can be compared run for
 // run (BIP324PT_MEASURE=1; BENCHMARKS.md has the figures).
 func TestMeasureBip324(t *testing.T) {
-	if os.Getenv("BIP324PT_MEASURE") != "1" {
-		t.Skip("a measurement tool: set BIP324PT_MEASURE=1 to run it")
-	}
-	mib := int64(256)
-	if s := os.Getenv("BIP324PT_MEASURE_MIB"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 {
-			t.Fatalf("BIP324PT_MEASURE_MIB=%q: want a positive integer", s)
-		}
-		mib = n
-	}
+	mib := measureMiB(t)
 	t.Run("none/tunnel", func(t *testing.T) {
 		r := tortest.MeasureTunnel(t, bip324(t, "profile=none"), mib<<20)
 		t.Logf("upload:   %v", r.Upload)
@@ -144,4 +124,22 @@ func TestMeasureBip324(t *testing.T) {
 		t.Logf("upload:   %v", r.Upload)
 		t.Logf("download: %v", r.Download)
 	})
+}
+
+// measureMiB skips a measurement tool unless BIP324PT_MEASURE=1, and
+// returns the transfer size BIP324PT_MEASURE_MIB asks for (default 256).
+func measureMiB(t *testing.T) int64 {
+	t.Helper()
+	if os.Getenv("BIP324PT_MEASURE") != "1" {
+		t.Skip("a measurement tool: set BIP324PT_MEASURE=1 to run it")
+	}
+	mib := int64(256)
+	if s := os.Getenv("BIP324PT_MEASURE_MIB"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			t.Fatalf("BIP324PT_MEASURE_MIB=%q: want a positive integer", s)
+		}
+		mib = n
+	}
+	return mib
 }
