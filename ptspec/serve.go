@@ -235,6 +235,12 @@ func (r *runner) join(ctx context.Context, a, b net.Conn) {
 	})
 	defer stop()
 	aToB, bToA, err := CopyLoop(a, b)
+	if n := Unsent(err); n > 0 {
+		// Never silent: the far end got less than the application
+		// sent, and only a peer that stopped reading causes it.
+		r.log.Warn("ptspec: connection closed with bytes undelivered", "dropped", n, "up", aToB, "down", bToA, "err", r.cfg.scrubErr(err))
+		return
+	}
 	if err != nil && ctx.Err() == nil {
 		r.log.Debug("ptspec: connection ended with an error", "up", aToB, "down", bToA, "err", r.cfg.scrubErr(err))
 		return

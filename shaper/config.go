@@ -22,8 +22,11 @@ const (
 	DefaultMaxPacket = 64 << 10
 	// DefaultQueueSize is the default send queue: 1 MiB.
 	DefaultQueueSize = 1 << 20
-	// DefaultLinger is how long Close keeps sending what is queued.
-	DefaultLinger = 5 * time.Second
+	// DefaultLinger is how long a socket write may stay blocked during
+	// Close before the peer counts as gone: long enough for a slow link
+	// to take a 256 KiB write, short enough that a peer that stopped
+	// reading does not hold the connection for long.
+	DefaultLinger = 30 * time.Second
 	// maxDecoyPacket caps one decoy's contents; larger padding is cut
 	// into several decoys, so no peer's length limit is ever reached.
 	maxDecoyPacket = 64 << 10
@@ -83,8 +86,12 @@ type Config struct {
 	// QueueSize is the send queue in bytes; Write blocks while it is
 	// full. Zero means DefaultQueueSize.
 	QueueSize int
-	// Linger bounds how long Close keeps sending what is queued. Zero
-	// means DefaultLinger; negative means close at once.
+	// Linger bounds how long one socket write may stay blocked while
+	// Close delivers what is queued: a peer that takes no byte for that
+	// long has stopped reading, and what is left is dropped and counted
+	// (Close returns an *UnsentError). A peer that reads, however
+	// slowly, gets everything at the schedule's pace. Zero means
+	// DefaultLinger; negative means close at once, dropping the queue.
 	Linger time.Duration
 	// MaxDecoyRatio caps decoy bytes at this multiple of data bytes sent
 	// so far (plus one opportunity's worth); beyond it, opportunities
@@ -98,6 +105,14 @@ type Config struct {
 	// error fails the handshake. A bridge applies the profile its client
 	// asked for this way.
 	Negotiate func(peerVersion []byte) (*Config, error)
+
+	// OnControl, when set, receives the peer's control records: packets
+	// whose record type is neither stream bytes nor end-of-stream, with
+	// the type and the bytes after it. It runs inside Read; an error
+	// ends the connection and is returned by Read. Nil makes such a
+	// record an error (ErrUnknownRecord). It is per connection: a
+	// negotiated Config does not replace it.
+	OnControl func(rec byte, body []byte) error
 
 	// Seed seeds the connection's sampling source, so the same seed
 	// gives the same decisions. Zero means a fresh random seed for every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"net"
 	"os"
@@ -15,14 +16,31 @@ import (
 	"github.com/bip324pt/bip324-pt/v2core"
 )
 
-// recordStream is the first contents byte of every packet that carries
-// stream bytes: BIP324's message-type byte, set to a short id no BIP
-// assigns (1-28 are the BIP's own, 29-37 proposed, see
+// Record types: the first contents byte of every non-decoy packet between
+// two bip324-pt ends. BIP324 calls it the message-type byte; these are
+// short ids no BIP assigns (1-28 are the BIP's own, 29-37 proposed, see
 // v2core/testdata/message_type_ids.md), so a Bitcoin node that ever saw
-// such a packet would take it for an unknown message and ignore it. Other
-// values are reserved for control records between two bip324-pt ends; a
-// packet with one this version does not know is an error.
-const recordStream = 0xff
+// such a packet would take it for an unknown message and ignore it.
+const (
+	// recordStream carries stream bytes: everything after the record
+	// byte.
+	recordStream = 0xff
+	// recordEnd ends the sender's stream, as a TCP FIN does: the
+	// receiver's Read returns io.EOF after the bytes before it. What
+	// follows the record byte is ignored (it pads the packet to the end
+	// of a send opportunity). Nothing follows it on the wire: no stream
+	// record, and no decoy either, so when both ends have ended their
+	// streams neither holds unread bytes and both closes are FINs.
+	recordEnd = 0xfe
+)
+
+// Other record types are control records between two bip324-pt ends,
+// handed to Config.OnControl; without one, a record this version does not
+// know is an error.
+
+// packetWire is the wire size of a record packet with body bytes after
+// its record byte.
+func packetWire(body int) int { return v2core.PacketOverhead + 1 + body }
 
 // readBufferSize is how much one read of the socket takes in: room for a
 // whole packet of the default size, so the decoder opens it straight from
@@ -32,6 +50,40 @@ const readBufferSize = 2 * DefaultMaxPacket
 // ErrUnknownRecord is returned by Read when the peer sends a packet whose
 // record type this version does not know.
 var ErrUnknownRecord = errors.New("shaper: unknown record type from the peer")
+
+// ErrTruncated is returned by Read when the connection ends without the
+// peer's end-of-stream record: the peer's stream was cut short (a reset,
+// a crash, or a machine in the middle), not ended. It wraps
+// io.ErrUnexpectedEOF.
+var ErrTruncated = fmt.Errorf("shaper: the peer's stream ended without its end-of-stream record: %w", io.ErrUnexpectedEOF)
+
+// ErrDataAfterEnd is returned by Read when the peer sends stream bytes
+// after its end-of-stream record.
+var ErrDataAfterEnd = errors.New("shaper: stream bytes after the peer's end-of-stream record")
+
+// ErrWriteClosed is returned by Write after CloseWrite.
+var ErrWriteClosed = fmt.Errorf("shaper: write after CloseWrite: %w", net.ErrClosed)
+
+// UnsentError is returned by Close when bytes that Write accepted could
+// not be delivered: the peer stopped taking bytes for longer than
+// Config.Linger, or the socket failed. Bytes counts them; they are also
+// in Stats.Dropped.
+type UnsentError struct {
+	Bytes int64
+	Err   error // why, if known
+}
+
+func (e *UnsentError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("shaper: closed with %d bytes undelivered: %v", e.Bytes, e.Err)
+	}
+	return fmt.Sprintf("shaper: closed with %d bytes undelivered", e.Bytes)
+}
+
+func (e *UnsentError) Unwrap() error { return e.Err }
+
+// Unsent returns Bytes; ptspec finds it through this method.
+func (e *UnsentError) Unsent() int64 { return e.Bytes }
 
 // timeoutError is returned by Write when the write deadline passes while
 // the queue is full.
@@ -68,28 +120,38 @@ type Conn struct {
 	sched    schedule.Schedule
 	rand     *mrand.Rand
 	wbuf     []byte
-	nextCut  int // bytes left in the current write piece
+	wpkts    []sealed // the data packets in wbuf, not yet written
+	nextCut  int      // bytes left in the current write piece
+	ended    bool     // our end-of-stream record is on the wire
 	dataSig  chan struct{}
 	spaceSig chan struct{}
 	recvSig  chan struct{}
-	closing  chan struct{}
 	loopDone chan struct{}
-	wdl      atomic.Pointer[time.Time] // write deadline for a Write blocked on the queue
-	wdlSig   chan struct{}
-	sendErr  atomic.Pointer[error]
-	recvd    atomic.Int64 // bytes read from the socket, not yet reported
+	// closing is set by Close: from then on every socket write is
+	// bounded by linger, and abort makes the loop stop at once.
+	closing atomic.Bool
+	abort   atomic.Bool
+	linger  time.Duration
+	endOnce sync.Once
+	closed  atomic.Bool
+	wdl     atomic.Pointer[time.Time] // write deadline for a Write blocked on the queue
+	wdlSig  chan struct{}
+	sendErr atomic.Pointer[error]
+	recvd   atomic.Int64 // bytes read from the socket, not yet reported
 	// wakeOnRecv is set when the schedule reacts to received bytes; other
 	// schedules get them reported at their next wake-up.
 	wakeOnRecv bool
 
 	closeOnce sync.Once
 	closeErr  error
+	onControl func(rec byte, body []byte) error
 
 	in struct {
 		sync.Mutex
 		r     *v2core.Reader
 		plain []byte
 		err   error
+		eof   bool // the peer's end-of-stream record came
 	}
 
 	stats counters
@@ -109,15 +171,15 @@ func newConn(conn net.Conn, cfg *Config, client bool) *Conn {
 		cfg = &Config{}
 	}
 	return &Conn{
-		conn:     conn,
-		cfg:      cfg,
-		isClient: client,
-		dataSig:  make(chan struct{}, 1),
-		spaceSig: make(chan struct{}, 1),
-		recvSig:  make(chan struct{}, 1),
-		closing:  make(chan struct{}),
-		loopDone: make(chan struct{}),
-		wdlSig:   make(chan struct{}, 1),
+		conn:      conn,
+		cfg:       cfg,
+		isClient:  client,
+		onControl: cfg.OnControl,
+		dataSig:   make(chan struct{}, 1),
+		spaceSig:  make(chan struct{}, 1),
+		recvSig:   make(chan struct{}, 1),
+		loopDone:  make(chan struct{}),
+		wdlSig:    make(chan struct{}, 1),
 	}
 }
 
@@ -211,8 +273,17 @@ func (c *Conn) startSendSide() error {
 			if err := next.check(); err != nil {
 				return err
 			}
+			// The negotiated seed, if any, fixes every decision from
+			// here on; the handshake's were drawn before it was known.
+			if next.Seed != ([32]byte{}) && next.Seed != c.cfg.Seed {
+				c.rand = next.newRand()
+			}
 			c.cfg = next
 		}
+	}
+	c.linger = c.cfg.Linger
+	if c.linger == 0 {
+		c.linger = DefaultLinger
 	}
 	role := schedule.Server
 	if c.isClient {
@@ -251,6 +322,11 @@ func (c *Conn) writeFlight(b []byte, first bool) error {
 }
 
 func (c *Conn) writeRaw(b []byte) error {
+	if c.closing.Load() {
+		// Close waits for a peer that takes bytes, however slowly, but
+		// not for one that stopped reading.
+		c.conn.SetWriteDeadline(time.Now().Add(c.linger))
+	}
 	n, err := c.conn.Write(b)
 	c.stats.wireOut.Add(int64(n))
 	c.stats.writes.Add(1)
@@ -290,12 +366,18 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 	}()
 	for {
+		if c.closed.Load() {
+			return n, fmt.Errorf("shaper: write: %w", net.ErrClosed)
+		}
 		if ep := c.sendErr.Load(); ep != nil {
 			return n, *ep
 		}
 		k, ok := c.q.push(p[n:])
 		if !ok {
-			return n, fmt.Errorf("shaper: write: %w", net.ErrClosed)
+			if c.closed.Load() {
+				return n, fmt.Errorf("shaper: write: %w", net.ErrClosed)
+			}
+			return n, ErrWriteClosed
 		}
 		n += k
 		if k > 0 {
@@ -333,8 +415,10 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// Read returns stream bytes from the peer's packets; decoys are dropped. A
-// read timeout may be retried; every other error is final. Part of the
+// Read returns stream bytes from the peer's packets; decoys are dropped.
+// It returns io.EOF once the peer has ended its stream (CloseWrite or
+// Close), and ErrTruncated when the connection ends without that. A read
+// timeout may be retried; every other error is final. Part of the
 // net.Conn interface.
 func (c *Conn) Read(p []byte) (int, error) {
 	if err := c.Handshake(); err != nil {
@@ -346,6 +430,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 	c.in.Lock()
 	defer c.in.Unlock()
 	for len(c.in.plain) == 0 {
+		if c.in.eof {
+			return 0, io.EOF
+		}
 		if err := c.nextRecordLocked(); err != nil {
 			return 0, err
 		}
@@ -363,6 +450,11 @@ func (c *Conn) nextRecordLocked() error {
 		}
 		pkt, err := c.in.r.Next()
 		if err != nil {
+			if err == io.EOF {
+				// A clean end of the socket, but not of the stream.
+				c.in.err = ErrTruncated
+				return c.in.err
+			}
 			if v2core.IsProtocolError(err) {
 				c.in.err = err
 				c.conn.Close()
@@ -373,22 +465,82 @@ func (c *Conn) nextRecordLocked() error {
 		case pkt.Ignore:
 			c.stats.decoysIn.Add(1)
 		case len(pkt.Contents) == 0:
-		case pkt.Contents[0] != recordStream:
-			c.in.err = ErrUnknownRecord
-			c.conn.Close()
-			return c.in.err
-		default:
+		case pkt.Contents[0] == recordStream:
+			if c.in.eof {
+				return c.failReadLocked(ErrDataAfterEnd)
+			}
 			c.in.plain = pkt.Contents[1:]
 			return nil
+		case pkt.Contents[0] == recordEnd:
+			c.in.eof = true
+			return nil
+		case c.onControl != nil:
+			if err := c.onControl(pkt.Contents[0], pkt.Contents[1:]); err != nil {
+				return c.failReadLocked(err)
+			}
+		default:
+			return c.failReadLocked(ErrUnknownRecord)
 		}
 	}
 }
 
-// Close sends what is queued, for at most Config.Linger, and closes the
-// socket. It reports an error if queued bytes could not be sent in time.
-// Part of the net.Conn interface.
+// failReadLocked makes err final for Read and closes the socket.
+func (c *Conn) failReadLocked(err error) error {
+	c.in.err = err
+	c.conn.Close()
+	return err
+}
+
+// CloseWrite ends our send direction, as a TCP half-close does: what Write
+// has queued goes out at the schedule's pace, then an end-of-stream
+// record, after which the peer's Read returns io.EOF. Read goes on until
+// the peer ends its own stream. CloseWrite returns at once; Close waits
+// for the delivery. Later Writes fail with ErrWriteClosed.
+func (c *Conn) CloseWrite() error {
+	if err := c.Handshake(); err != nil {
+		return err
+	}
+	c.endStream()
+	if ep := c.sendErr.Load(); ep != nil {
+		return *ep
+	}
+	return nil
+}
+
+// endStream queues our end-of-stream record after everything queued.
+func (c *Conn) endStream() {
+	c.endOnce.Do(func() {
+		c.q.pushControl(recordEnd, nil, true)
+		signal(c.dataSig)
+	})
+}
+
+// SendControl queues a control record of type rec, which must not be one
+// of the shaper's own (0xfe, 0xff), after the bytes written so far. The
+// peer's Config.OnControl receives it. It fails once our stream has ended.
+func (c *Conn) SendControl(rec byte, body []byte) error {
+	if rec == recordStream || rec == recordEnd {
+		return fmt.Errorf("shaper: record type %#x is the shaper's own", rec)
+	}
+	if err := c.Handshake(); err != nil {
+		return err
+	}
+	if !c.q.pushControl(rec, append([]byte(nil), body...), false) {
+		return ErrWriteClosed
+	}
+	signal(c.dataSig)
+	return nil
+}
+
+// Close ends our stream if CloseWrite has not, waits until everything
+// queued has gone to the socket, followed by the end-of-stream record, and
+// closes the socket. A peer that takes bytes at any pace gets them all;
+// only a socket write blocked for Config.Linger (the peer stopped
+// reading) or a failed one cuts delivery short, and then Close returns an
+// *UnsentError with the count. Part of the net.Conn interface.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
+		c.closed.Store(true)
 		// Waits for a handshake in progress; one that never started
 		// now never will.
 		c.once.Do(func() error {
@@ -399,27 +551,31 @@ func (c *Conn) Close() error {
 			c.closeErr = c.conn.Close()
 			return
 		}
+		c.endStream()
 		c.q.close()
-		close(c.closing)
-		linger := c.cfg.Linger
-		if linger == 0 {
-			linger = DefaultLinger
-		}
-		t := time.NewTimer(max(linger, 0))
-		select {
-		case <-c.loopDone:
-		case <-t.C:
-			// Unblock a write stuck on a slow peer.
+		c.closing.Store(true)
+		if c.cfg.Linger < 0 {
+			c.abort.Store(true)
 			c.conn.SetWriteDeadline(time.Unix(1, 0))
-			<-c.loopDone
+		} else {
+			// Bound a write already blocked, too.
+			c.conn.SetWriteDeadline(time.Now().Add(c.linger))
 		}
-		t.Stop()
-		unsent := c.q.len()
+		signal(c.dataSig)
+		<-c.loopDone
+		c.countUnsent()
 		err := c.conn.Close()
+		var sendErr error
+		if ep := c.sendErr.Load(); ep != nil {
+			sendErr = *ep
+		}
+		// A failed write that lost no stream byte (the peer had closed
+		// and our end-of-stream record found no reader) is no error:
+		// everything the peer wanted arrived.
 		switch {
-		case unsent > 0:
-			c.closeErr = fmt.Errorf("shaper: closed with %d bytes unsent", unsent)
-		case err != nil:
+		case c.stats.dropped.Load() > 0:
+			c.closeErr = &UnsentError{Bytes: c.stats.dropped.Load(), Err: sendErr}
+		case sendErr == nil && err != nil:
 			c.closeErr = err
 		}
 	})

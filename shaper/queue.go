@@ -15,6 +15,20 @@ type queue struct {
 	max    int // the most buf may grow to
 	r, n   int // start and length of the filled region
 	closed bool
+
+	// Control records sit between stream bytes: each goes out once the
+	// bytes pushed before it have gone. pushed and popped count stream
+	// bytes since the start.
+	pushed, popped int64
+	ctrl           []control
+}
+
+// control is a control record waiting in the queue: its record type and
+// body, due once the first at stream bytes have been popped.
+type control struct {
+	at   int64
+	rec  byte
+	body []byte
 }
 
 // initialQueue is where a queue starts: an idle connection holds little,
@@ -59,6 +73,7 @@ func (q *queue) push(p []byte) (int, bool) {
 		}
 		k := copy(q.buf[w:end], p)
 		q.n += k
+		q.pushed += int64(k)
 		p = p[k:]
 		total += k
 	}
@@ -90,6 +105,7 @@ func (q *queue) pop(n int) {
 	defer q.mu.Unlock()
 	q.r = (q.r + n) % len(q.buf)
 	q.n -= n
+	q.popped += int64(n)
 	if q.n == 0 {
 		q.r = 0
 	}
@@ -100,4 +116,56 @@ func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
+}
+
+// pushControl queues a control record after the bytes pushed so far. With
+// last, it also closes the queue, in the same step, so no byte can follow
+// the record. It fails on a closed queue.
+func (q *queue) pushControl(rec byte, body []byte, last bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	q.ctrl = append(q.ctrl, control{at: q.pushed, rec: rec, body: body})
+	q.closed = last
+	return true
+}
+
+// next returns how many stream bytes may go before the next control
+// record, and that record when it is due now (all the bytes before it are
+// gone). The record stays queued until popControl.
+func (q *queue) next() (avail int, due *control) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.ctrl) == 0 {
+		return q.n, nil
+	}
+	c := &q.ctrl[0]
+	if c.at == q.popped {
+		return 0, c
+	}
+	return int(c.at - q.popped), nil
+}
+
+// popControl removes the control record next returned as due.
+func (q *queue) popControl() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.ctrl[0] = control{}
+	q.ctrl = q.ctrl[1:]
+	if len(q.ctrl) == 0 {
+		q.ctrl = nil
+	}
+}
+
+// pending returns the queued stream bytes and the wire size of the queued
+// control records (packet framing and record byte included).
+func (q *queue) pending() (stream, ctrlWire int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, c := range q.ctrl {
+		ctrlWire += packetWire(len(c.body))
+	}
+	return q.n, ctrlWire
 }
