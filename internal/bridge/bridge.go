@@ -9,6 +9,7 @@ package bridge
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -41,7 +42,14 @@ type ClientConfig struct {
 	Request Request
 	// Now is the clock for the MAC's hour. Nil means time.Now.
 	Now func() time.Time
+	// Logger gets a warning when the bridge applies another profile
+	// than the one asked for. Nil means silent.
+	Logger *slog.Logger
 }
+
+// ErrNoAnswer is wrapped by Client's error when the bridge sent no byte
+// back: it refused the first flight, as it refuses a prober's.
+var ErrNoAnswer = errors.New("bridge: the bridge did not answer (no byte back); a wrong secret= or a wrong address are the usual causes")
 
 // Client runs the client handshake over raw, a connection to the bridge,
 // and returns the shaped connection.
@@ -49,6 +57,26 @@ func Client(ctx context.Context, raw net.Conn, cc *ClientConfig) (*shaper.Conn, 
 	cfg := shaper.Config{}
 	if cc.Shaping != nil {
 		cfg = *cc.Shaping
+	}
+	log := cc.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.OnControl = func(rec byte, body []byte) error {
+		if rec != recordApplied {
+			// A later version's record: nothing we must act on.
+			log.Debug("bridge: ignoring a control record this version does not know", "type", rec)
+			return nil
+		}
+		applied, err := parseApplied(body)
+		if err != nil {
+			return err
+		}
+		if applied != cc.Request.Profile {
+			log.Warn("bridge: the bridge shapes its direction with another profile than the one asked for (not in its allow-list)",
+				"asked", cc.Request.Profile, "applied", applied)
+		}
+		return nil
 	}
 	now := cc.Now
 	if now == nil {
@@ -71,6 +99,9 @@ func Client(ctx context.Context, raw net.Conn, cc *ClientConfig) (*shaper.Conn, 
 	cfg.VersionContents = cc.Request.Marshal()
 	c := shaper.Client(raw, &cfg)
 	if err := c.HandshakeContext(ctx); err != nil {
+		if c.Stats().WireIn == 0 {
+			return nil, fmt.Errorf("%w: %w", ErrNoAnswer, err)
+		}
 		return nil, fmt.Errorf("bridge: client handshake: %w", err)
 	}
 	return c, nil
@@ -103,6 +134,9 @@ type ServerConfig struct {
 	// for an allowed profile, its send direction. Nil means the zero
 	// shaper.Config.
 	Shaping *shaper.Config
+	// Profile names Shaping's profile, for the answer to a client that
+	// asks for one outside Allowed. Empty means "none".
+	Profile string
 	// Allowed lists the built-in profiles a client may ask for. Empty
 	// means every built-in. A request outside the list gets Shaping.
 	Allowed []string
@@ -250,35 +284,72 @@ func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
 	if s.cfg.Shaping != nil {
 		cfg = *s.cfg.Shaping
 	}
-	cfg.Negotiate = s.negotiate
+	// A client that asked for a profile learns which one shapes our
+	// direction; one that asked for nothing (an empty version packet,
+	// as Core's) gets no answer, so its wire stays Core's.
+	var applied string
+	asked := false
+	cfg.Negotiate = func(v []byte) (*shaper.Config, error) {
+		next, name, ok, err := s.negotiate(v)
+		applied, asked = name, ok
+		return next, err
+	}
 	c := shaper.Server(&prefixConn{Conn: raw, prefix: first}, &cfg)
 	if err := c.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("bridge: server handshake: %w", err)
 	}
+	if asked {
+		if err := c.SendControl(recordApplied, appendApplied(nil, applied)); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
-// negotiate applies the client's request within the allow-list.
-func (s *Server) negotiate(v []byte) (*shaper.Config, error) {
+// negotiate applies the client's request within the allow-list. It
+// returns the Config of our direction (nil: the default), the name of
+// the profile applied, and whether the client asked for one.
+func (s *Server) negotiate(v []byte) (*shaper.Config, string, bool, error) {
+	def := s.cfg.Profile
+	if def == "" {
+		def = "none"
+	}
 	req, err := ParseRequest(v)
 	if err != nil {
 		s.cfg.Logger.Debug("bridge: no usable request; using the default profile", "err", err)
-		return nil, nil
+		return nil, def, false, nil
 	}
 	if req.Profile == "" || !s.allowed[req.Profile] {
-		s.cfg.Logger.Info("bridge: client asked for a profile outside the allow-list; using the default", "profile", req.Profile)
-		return nil, nil
+		s.cfg.Logger.Info("bridge: client asked for a profile outside the allow-list; using the default", "profile", req.Profile, "default", def)
+		if req.Seed == ([32]byte{}) || s.cfg.Shaping == nil {
+			return nil, def, true, nil
+		}
+		base := *s.cfg.Shaping
+		base.Seed = directionSeed(req.Seed)
+		return &base, def, true, nil
 	}
 	p, err := profiles.Load(req.Profile)
 	if err != nil {
-		return nil, err
+		return nil, "", true, err
 	}
 	base := shaper.Config{}
 	if s.cfg.Shaping != nil {
 		base = *s.cfg.Shaping
 	}
-	base.Seed = req.Seed
-	return p.Compile(&base)
+	base.Seed = directionSeed(req.Seed)
+	cfg, err := p.Compile(&base)
+	return cfg, req.Profile, true, err
+}
+
+// directionSeed is the seed of the bridge's direction for a client's
+// seed: fixed by it, but not the same stream of decisions as the
+// client's own direction. Zero stays zero (a fresh seed).
+func directionSeed(client [32]byte) [32]byte {
+	if client == ([32]byte{}) {
+		return client
+	}
+	return sha256.Sum256(append([]byte("bip324-pt/1 bridge direction "), client[:]...))
 }
 
 // refuse handles a connection that failed authentication: to the
@@ -369,6 +440,14 @@ func splice(a, b net.Conn) {
 type prefixConn struct {
 	net.Conn
 	prefix []byte
+}
+
+// CloseWrite half-closes the connection, if it can be.
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {

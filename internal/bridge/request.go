@@ -16,6 +16,27 @@ const requestPrefix = "bip324-pt/1"
 // maxRequestLen bounds what the bridge parses.
 const maxRequestLen = 512
 
+// recordApplied is the control record by which the bridge tells a client
+// that asked for a profile which one shapes the bridge's direction:
+// "profile=NAME" after the record byte. It is the bridge's first packet
+// after the handshake. (Record types 0xff and 0xfe, stream bytes and
+// end-of-stream, are the shaper's.)
+const recordApplied = 0xfd
+
+// appendApplied appends the body of a recordApplied record.
+func appendApplied(dst []byte, profile string) []byte {
+	return append(append(dst, "profile="...), profile...)
+}
+
+// parseApplied decodes the body of a recordApplied record.
+func parseApplied(b []byte) (string, error) {
+	name, ok := strings.CutPrefix(string(b), "profile=")
+	if !ok || !validName(name) {
+		return "", fmt.Errorf("bridge: bad answer from the bridge: %q", b)
+	}
+	return name, nil
+}
+
 // Request is what a client asks of its bridge: the profile that shapes
 // the downstream direction, and optionally the seed of its decisions.
 type Request struct {
