@@ -1,9 +1,12 @@
 package ptspec
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -137,5 +140,68 @@ func TestCopyLoop_Error(t *testing.T) {
 	// its own.
 	if _, err := a.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("a not closed: %v", err)
+	}
+}
+
+// lossyConn is a destination whose Close reports that the last k bytes
+// written to it were never delivered, as shaper.Conn does when its peer
+// stopped reading.
+type lossyConn struct {
+	net.Conn
+	k int64
+}
+
+type lostError struct{ n int64 }
+
+func (e *lostError) Error() string { return fmt.Sprintf("lost %d bytes", e.n) }
+func (e *lostError) Unsent() int64 { return e.n }
+
+func (c *lossyConn) CloseWrite() error { return c.Conn.(*net.TCPConn).CloseWrite() }
+func (c *lossyConn) Close() error {
+	c.Conn.Close()
+	return &lostError{c.k}
+}
+
+// TestCopyLoop_CountsDelivered: CopyLoop's counts are bytes delivered, not
+// bytes accepted: a destination that reports undelivered bytes on Close
+// has them taken off, and its error is returned; join logs them at warn
+// level with the count.
+func TestCopyLoop_CountsDelivered(t *testing.T) {
+	checkLeaks(t)
+	client, a := tcpPair(t)
+	b, server := tcpPair(t)
+	client.SetDeadline(time.Now().Add(testTimeout))
+	server.SetDeadline(time.Now().Add(testTimeout))
+	lossy := &lossyConn{Conn: b, k: 300}
+	log, logs := testLogger()
+	r := &runner{log: log}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.join(context.Background(), a, lossy)
+	}()
+	io.WriteString(client, strings.Repeat("x", 1000))
+	client.CloseWrite()
+	if n, _ := io.Copy(io.Discard, server); n != 1000 {
+		t.Fatalf("server read %d bytes", n)
+	}
+	server.Close()
+	<-done
+	out := logs.String()
+	if !containsAll(out, "level=WARN", "undelivered", "dropped=300", "up=700") {
+		t.Errorf("log %q, want a warning with dropped=300 and up=700", out)
+	}
+
+	client2, a2 := tcpPair(t)
+	b2, server2 := tcpPair(t)
+	defer client2.Close()
+	ch := copyLoopAsync(a2, &lossyConn{Conn: b2, k: 5})
+	io.WriteString(client2, "0123456789")
+	client2.Close()
+	io.Copy(io.Discard, server2)
+	server2.Close()
+	res := waitCopy(t, ch)
+	if res.aToB != 5 || Unsent(res.err) != 5 {
+		t.Errorf("CopyLoop = %d, %d, %v; want 5 delivered and 5 unsent", res.aToB, res.bToA, res.err)
 	}
 }
