@@ -432,3 +432,105 @@ func TestConn_MaxDecoyRatio(t *testing.T) {
 		}
 	})
 }
+
+// TestConn_CloseWrite: a half-close reaches the peer as io.EOF after the
+// bytes before it, while the other direction goes on at the profile's
+// rate; writes after it fail; and each end's stream ends on its own.
+func TestConn_CloseWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &Config{Schedule: cbr(1448, 10*time.Millisecond)}
+		p := newPair(t, cfg, cfg)
+		if _, err := p.cli.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.cli.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.cli.Write([]byte("x")); !errors.Is(err, ErrWriteClosed) {
+			t.Errorf("write after CloseWrite: %v, want ErrWriteClosed", err)
+		}
+		got, err := io.ReadAll(p.srv)
+		if err != nil || string(got) != "hello" {
+			t.Fatalf("server read %q, %v; want \"hello\" then EOF", got, err)
+		}
+		// The other direction still carries data, 100 kB at the rate.
+		data := bytes.Repeat([]byte("w"), 100_000)
+		go func() {
+			p.srv.Write(data)
+			p.srv.CloseWrite()
+		}()
+		back, err := io.ReadAll(p.cli)
+		if err != nil || !bytes.Equal(back, data) {
+			t.Fatalf("client read %d bytes, %v; want %d then EOF", len(back), err, len(data))
+		}
+		if n, err := p.srv.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Errorf("read after the end: %d, %v; want 0, EOF", n, err)
+		}
+		if err := p.cli.Close(); err != nil {
+			t.Errorf("client close: %v", err)
+		}
+		if err := p.srv.Close(); err != nil {
+			t.Errorf("server close: %v", err)
+		}
+		if st := p.srv.Stats(); st.DataOut != int64(len(data)) || st.Dropped != 0 {
+			t.Errorf("server stats: %d delivered, %d dropped", st.DataOut, st.Dropped)
+		}
+	})
+}
+
+// TestConn_Truncated: a connection that ends without the peer's
+// end-of-stream record is reported as cut short, not as an end.
+func TestConn_Truncated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPair(t, nil, nil)
+		if _, err := p.srv.Write([]byte("partial")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 7)
+		if _, err := io.ReadFull(p.cli, buf); err != nil {
+			t.Fatal(err)
+		}
+		p.srv.NetConn().Close() // a crash or a reset: no end-of-stream record
+		_, err := p.cli.Read(buf)
+		if !errors.Is(err, ErrTruncated) || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("read = %v, want ErrTruncated", err)
+		}
+		p.cli.Close()
+		p.srv.Close()
+	})
+}
+
+// TestConn_CloseDeliversAll: Close with a full queue on a constant-rate
+// connection waits as long as the rate needs, well past the linger, and
+// every byte arrives: the linger bounds only a peer that stops reading.
+func TestConn_CloseDeliversAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &Config{Schedule: cbr(1448, 10*time.Millisecond), Linger: time.Second}
+		p := newPair(t, cfg, cfg)
+		got := drain(p.srv)
+		const total = 1 << 20
+		data := make([]byte, total)
+		mrand.NewChaCha8([32]byte{9}).Read(data)
+		if _, err := p.cli.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := p.cli.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		took := time.Since(start)
+		<-got.done
+		want := sha256.Sum256(data)
+		if got.n != total || !bytes.Equal(got.h, want[:]) {
+			t.Fatalf("server got %d bytes, want %d intact", got.n, total)
+		}
+		// 1 MiB in cells of 1427 bytes of stream every 10 ms.
+		if min := 7 * time.Second; took < min {
+			t.Errorf("Close took %v; the rate needs at least %v", took, min)
+		}
+		if st := p.cli.Stats(); st.DataOut != total || st.Dropped != 0 {
+			t.Errorf("stats: %d delivered, %d dropped", st.DataOut, st.Dropped)
+		}
+		p.srv.Close()
+	})
+}
