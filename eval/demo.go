@@ -88,9 +88,11 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	// At the end of the run, what is still queued is dropped: the demo
-	// checks what arrived, and need not wait for a shaped drain.
-	cfg.Linger = 200 * time.Millisecond
+	// At the end of the run, what is still queued is dropped (a
+	// negative linger): the demo checks what arrived, and need not wait
+	// for a shaped drain, which takes a segment or more with video. The
+	// readers then see the stream cut short (io.ErrUnexpectedEOF).
+	cfg.Linger = -1
 	rec := o.Recorder
 	if rec == nil {
 		rec = wiretap.New(time.Now(), 0)
@@ -176,8 +178,8 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
 	}
 	<-runCtx.Done()
 	elapsed := time.Since(start)
-	// Close both ends: each flushes what it queued within its linger; the
-	// readers then see the end of the stream.
+	// Close both ends at once, dropping what is queued; the readers then
+	// see the end of the stream.
 	cli.Close() // an error here says queued bytes were dropped: expected
 	srv.Close()
 	wg.Wait()
