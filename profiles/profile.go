@@ -8,6 +8,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -150,6 +151,9 @@ func parse(file, dir string, src []byte) (*Profile, error) {
 		k := und[0]
 		return nil, &Error{File: file, Line: p.lineOf(k...), Field: k.String(), Msg: "unknown field"}
 	}
+	if err := p.checkScheduleKeys(md); err != nil {
+		return nil, err
+	}
 	if p.Name == "" {
 		return nil, &Error{File: file, Field: "name", Msg: "missing (every profile has a name)"}
 	}
@@ -157,6 +161,74 @@ func parse(file, dir string, src []byte) (*Profile, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// scheduleKinds lists each schedule kind with the [schedule] keys it
+// reads, besides kind itself. A key of another kind is an error rather
+// than silently ignored. A new kind adds its row here and its case in
+// scheduleMaker.
+var scheduleKinds = []struct {
+	kind string
+	keys []string
+}{
+	{"immediate", nil},
+	{"constant-rate", []string{"cell", "interval", "idle_stop"}},
+	{"video", []string{"segment", "ladder", "start_rung", "startup_segments", "vbr", "mtu", "request_size", "quiet_gap", "idle_stop", "rebuffer", "max_buffer"}},
+	{"jitter", []string{"gap_us", "size"}},
+	{"replay", []string{"trace", "loop", "loop_gap"}},
+}
+
+// scheduleKindKeys returns the keys of kind ("" is immediate), and false
+// if there is no such kind.
+func scheduleKindKeys(kind string) ([]string, bool) {
+	if kind == "" {
+		kind = "immediate"
+	}
+	for _, k := range scheduleKinds {
+		if k.kind == kind {
+			return k.keys, true
+		}
+	}
+	return nil, false
+}
+
+// scheduleKindNames returns the kinds for an error message: "a, b or c".
+func scheduleKindNames() string {
+	names := make([]string, len(scheduleKinds))
+	for i, k := range scheduleKinds {
+		names[i] = k.kind
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// checkScheduleKeys rejects a [schedule] key that the table's kind does
+// not read, with the kinds that do.
+func (p *Profile) checkScheduleKeys(md toml.MetaData) error {
+	keys, ok := scheduleKindKeys(p.Schedule.Kind)
+	if !ok {
+		return p.fieldError("schedule", "kind", "%q, want %s", p.Schedule.Kind, scheduleKindNames())
+	}
+	kind := p.Schedule.Kind
+	if kind == "" {
+		kind = "immediate"
+	}
+	for _, k := range md.Keys() {
+		if len(k) != 2 || k[0] != "schedule" || k[1] == "kind" || slices.Contains(keys, k[1]) {
+			continue
+		}
+		var owners []string
+		for _, sk := range scheduleKinds {
+			if slices.Contains(sk.keys, k[1]) {
+				owners = append(owners, sk.kind)
+			}
+		}
+		takes := "takes no other key"
+		if len(keys) > 0 {
+			takes = "takes " + strings.Join(keys, ", ")
+		}
+		return p.fieldError("schedule", k[1], "a key of %s, not of kind %q (which %s)", strings.Join(owners, " and "), kind, takes)
+	}
+	return nil
 }
 
 // fieldError makes an Error for the field at table.key.
@@ -386,7 +458,7 @@ func (p *Profile) scheduleMaker(seed [32]byte) (func(schedule.Role, *mrand.Rand)
 			return schedule.NewReplay(schedule.ReplayParams{Trace: events, Role: role, Loop: s.Loop, LoopGap: s.LoopGap.Duration})
 		}
 	default:
-		return nil, p.fieldError("schedule", "kind", "%q, want immediate, constant-rate, video, jitter or replay", s.Kind)
+		return nil, p.fieldError("schedule", "kind", "%q, want %s", s.Kind, scheduleKindNames())
 	}
 	// Build once per role so bad parameters fail here, with a line.
 	for _, role := range []schedule.Role{schedule.Client, schedule.Server} {

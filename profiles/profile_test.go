@@ -3,6 +3,7 @@ package profiles
 import (
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -46,6 +47,12 @@ func TestParse_Errors(t *testing.T) {
 		{"bad seed", "name = \"x\"\nseed = \"abc\"\n", 2, "seed", "64 hex"},
 		{"replay without trace", "name = \"x\"\n[schedule]\nkind = \"replay\"\n", 0, "schedule.trace", "missing"},
 		{"video vbr", "name = \"x\"\n[schedule]\nkind = \"video\"\nvbr = 5.0\n", 4, "schedule.vbr", "VBR"},
+		{"video key with constant-rate", "name = \"x\"\n[schedule]\nkind = \"constant-rate\"\ncell = 1448\nladder = [365000, 730000]\n", 5, "schedule.ladder",
+			`a key of video, not of kind "constant-rate" (which takes cell, interval, idle_stop)`},
+		{"constant-rate key with video", "name = \"x\"\n[schedule]\ninterval = \"10ms\"\nkind = \"video\"\n", 3, "schedule.interval", `a key of constant-rate, not of kind "video"`},
+		{"key shared by two kinds", "name = \"x\"\n[schedule]\nkind = \"jitter\"\nidle_stop = \"30s\"\n", 4, "schedule.idle_stop", "a key of constant-rate and video"},
+		{"key without kind", "name = \"x\"\n[schedule]\ncell = 1448\n", 3, "schedule.cell", `not of kind "immediate" (which takes no other key)`},
+		{"replay key with immediate", "name = \"x\"\n[schedule]\nkind = \"immediate\"\nloop = true\n", 4, "schedule.loop", "a key of replay"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -151,5 +158,35 @@ func TestTraceDist(t *testing.T) {
 		if _, err := ParseDist(bad, [32]byte{}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestScheduleKinds_Table: every [schedule] key of Profile belongs to at
+// least one kind in scheduleKinds, so none is rejected by every kind, and
+// every kind in the table is one scheduleMaker knows.
+func TestScheduleKinds_Table(t *testing.T) {
+	owned := map[string]bool{"kind": true}
+	for _, k := range scheduleKinds {
+		for _, key := range k.keys {
+			owned[key] = true
+		}
+		src := "name = \"x\"\n[schedule]\nkind = \"" + k.kind + "\"\n"
+		if k.kind == "replay" {
+			src += "trace = \"../testdata/traces/data-df-wflib/10.log\"\n"
+		}
+		if _, err := parse("test.toml", ".", []byte(src)); err != nil {
+			t.Errorf("kind %q: %v", k.kind, err)
+		}
+	}
+	st := reflect.TypeOf(Profile{}.Schedule)
+	for i := range st.NumField() {
+		tag := st.Field(i).Tag.Get("toml")
+		if !owned[tag] {
+			t.Errorf("[schedule] key %q belongs to no kind in scheduleKinds", tag)
+		}
+		delete(owned, tag)
+	}
+	for key := range owned {
+		t.Errorf("scheduleKinds names %q, which is no [schedule] field", key)
 	}
 }

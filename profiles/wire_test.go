@@ -600,7 +600,8 @@ func TestWire_SameSeed(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			at(3 * time.Second)
+			// The closes too, at an instant no cell shares.
+			at(3*time.Second + 555)
 			if err := p.cli.Close(); err != nil {
 				t.Fatal(err)
 			}

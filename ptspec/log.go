@@ -86,6 +86,38 @@ func safeArg(s string) string {
 	return string(b)
 }
 
+// torLog sends msg to tor's own log as a LOG line (pt-spec 3.3.4) at
+// level (error, warning, or below: notice) when c is a managed
+// transport's, and does nothing otherwise. msg must hold no key material,
+// and addresses only if c.LogAddrs (see scrubErr). It is safe to call
+// from any goroutine, but not during RunClient's or RunServer's setup,
+// which holds pt.Stdout: use torLogLocked there.
+func (c Config) torLog(level slog.Level, msg string) {
+	if !c.managed {
+		return
+	}
+	_, restore := protocolOut(c)
+	defer restore()
+	c.torLogLocked(level, msg)
+}
+
+// torLogLocked is torLog for a caller that has pointed pt.Stdout at
+// c.Stdout (protocolOut).
+func (c Config) torLogLocked(level slog.Level, msg string) {
+	if !c.managed {
+		return
+	}
+	sev := pt.LogSeverityNotice
+	switch {
+	case level >= slog.LevelError:
+		sev = pt.LogSeverityError
+	case level >= slog.LevelWarn:
+		sev = pt.LogSeverityWarning
+	}
+	// pt.Log quotes msg as a CString, so any byte is safe.
+	pt.Log(sev, msg)
+}
+
 // envError writes an ENV-ERROR line, as goptlib does for the errors it
 // finds itself.
 func envError(msg string) {

@@ -42,6 +42,7 @@ func RunClient(ctx context.Context, cfg Config, f ClientFactory) error {
 	if err != nil {
 		return err
 	}
+	cfg.managed = true
 	r := newRunner(cfg)
 	lns, dial, err := clientSetup(cfg, r.log)
 	if err != nil {
@@ -143,6 +144,7 @@ func RunServer(ctx context.Context, cfg Config, factory func(bindaddr pt.Bindadd
 	if err != nil {
 		return err
 	}
+	cfg.managed = true
 	r := newRunner(cfg)
 	info, methods, err := serverSetup(cfg, factory, r.log)
 	if err != nil {
@@ -210,12 +212,14 @@ func serverSetup(cfg Config, factory func(pt.Bindaddr) (ServerFactory, error), l
 		}
 		if err != nil {
 			log.Error("ptspec: cannot start server method", "method", name, "err", err)
+			cfg.torLogLocked(slog.LevelError, "cannot start server method "+name+": "+strings.TrimPrefix(cfg.scrubErr(err).String(), "ptspec: "))
 			pt.SmethodError(name, safeArg(err.Error()))
 			continue
 		}
 		ln, err := net.ListenTCP("tcp", ba.Addr)
 		if err != nil {
 			log.Error("ptspec: cannot listen", "method", name, "err", err)
+			cfg.torLogLocked(slog.LevelError, "cannot start server method "+name+": "+strings.TrimPrefix(cfg.scrubErr(err).String(), "ptspec: "))
 			pt.SmethodError(name, safeArg(err.Error()))
 			continue
 		}

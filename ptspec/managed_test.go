@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -119,14 +120,17 @@ func TestRunServer_SetupErrors(t *testing.T) {
 			[]string{"VERSION 1", "SMETHOD-ERROR obfs4 no such method", "SMETHODS DONE"}},
 		{"factory error", nil,
 			func(pt.Bindaddr) (ServerFactory, error) { return nil, errors.New("no secret:\nkey file é") },
-			[]string{"VERSION 1", "SMETHOD-ERROR bip324 no secret:?key file ??", "SMETHODS DONE"}},
+			[]string{"VERSION 1", `LOG SEVERITY=error MESSAGE="cannot start server method bip324: no secret:\012key file \303\251"`,
+				"SMETHOD-ERROR bip324 no secret:?key file ??", "SMETHODS DONE"}},
 		{"unprintable args", nil,
 			func(pt.Bindaddr) (ServerFactory, error) {
 				return identityServer{args: pt.Args{"secret": {"a b"}}}, nil
 			},
-			[]string{"VERSION 1", `SMETHOD-ERROR bip324 ptspec: argument "secret" cannot go in an SMETHOD line`, "SMETHODS DONE"}},
+			[]string{"VERSION 1", `LOG SEVERITY=error MESSAGE="cannot start server method bip324: argument \042secret\042 cannot go in an SMETHOD line"`,
+				`SMETHOD-ERROR bip324 ptspec: argument "secret" cannot go in an SMETHOD line`, "SMETHODS DONE"}},
 		{"bindaddr in use", nil, nil,
-			[]string{"VERSION 1", "SMETHOD-ERROR bip324 listen tcp 127.0.0.1:*", "SMETHODS DONE"}},
+			[]string{"VERSION 1", `LOG SEVERITY=error MESSAGE="cannot start server method bip324: listen tcp [scrubbed]: bind: address already in use"`,
+				"SMETHOD-ERROR bip324 listen tcp 127.0.0.1:*", "SMETHODS DONE"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,4 +341,75 @@ func TestRunClient_Cancel(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Error("connection still open after RunClient returned")
 	}
+}
+
+// TestRunClient_TorLog: a SOCKS request whose bridge arguments the
+// factory refuses, and one whose bridge cannot be reached, each put a LOG
+// line on stdout, so that tor's own log says why and not only "connection
+// not allowed by ruleset"; the secret never, and the bridge's address
+// only with LogAddrs. ServeSOCKS, without tor, writes no LOG line.
+func TestRunClient_TorLog(t *testing.T) {
+	for _, logAddrs := range []bool{false, true} {
+		t.Run(fmt.Sprintf("LogAddrs=%v", logAddrs), func(t *testing.T) {
+			checkLeaks(t)
+			clientEnv(t)
+			closed := listen(t)
+			closed.Close()
+			bridge := closed.Addr().String()
+			out := newLineWriter()
+			in, inW := stdinPipe(t)
+			done := run(t, func() error {
+				return RunClient(context.Background(), Config{Stdout: out, Stdin: in, LogAddrs: logAddrs}, &recordingClients{})
+			})
+			out.next(t)
+			socksAddr := addrOf(t, out.next(t), "CMETHOD bip324 socks5 ")
+			out.next(t)
+
+			shown := "[scrubbed]"
+			if logAddrs {
+				shown = bridge
+			}
+			for _, tt := range []struct {
+				user string
+				rep  byte
+				want string
+			}{
+				{"secret=TOPSECRET;profile=bad", pt.SocksRepConnectionNotAllowed,
+					`LOG SEVERITY=warning MESSAGE="rejecting SOCKS request for bridge ` + shown + `: bad bridge arguments: unknown profile"`},
+				{"secret=TOPSECRET", pt.SocksRepConnectionRefused,
+					`LOG SEVERITY=warning MESSAGE="cannot reach bridge ` + shown + `: dial tcp ` + shown + `: connect: connection refused"`},
+			} {
+				if _, rep := socks5(t, socksAddr, tt.user, "\x00", bridge); rep != tt.rep {
+					t.Errorf("%s: SOCKS reply %d; want %d", tt.user, rep, tt.rep)
+				}
+				if l := out.next(t); l != tt.want {
+					t.Errorf("%s: stdout %q; want %q", tt.user, l, tt.want)
+				}
+			}
+			inW.Close()
+			if err := done(); err != nil {
+				t.Errorf("RunClient: %v", err)
+			}
+			if rest := out.rest(); len(rest) > 0 {
+				t.Errorf("more lines on stdout: %q", rest)
+			}
+		})
+	}
+	t.Run("standalone", func(t *testing.T) {
+		checkLeaks(t)
+		out := newLineWriter()
+		ln := listen(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := run(t, func() error { return ServeSOCKS(ctx, Config{Stdout: out}, ln, &recordingClients{}) })
+		if _, rep := socks5(t, ln.Addr().String(), "secret=x;profile=bad", "\x00", echoServer(t)); rep != pt.SocksRepConnectionNotAllowed {
+			t.Errorf("SOCKS reply %d", rep)
+		}
+		cancel()
+		if err := done(); err != nil {
+			t.Errorf("ServeSOCKS: %v", err)
+		}
+		if rest := out.rest(); len(rest) > 0 {
+			t.Errorf("ServeSOCKS wrote on stdout: %q", rest)
+		}
+	})
 }

@@ -36,7 +36,9 @@ type ClientFactory interface {
 	// which tor passes in the SOCKS username and password, such as
 	// secret=, profile= and seed=) and returns a Wrapper for connections
 	// to that bridge. An error rejects the SOCKS request; it is logged,
-	// so it must not quote key material.
+	// and in managed mode sent to tor's log, so it must not quote key
+	// material. It should name what is wrong (an unknown key, say): it is
+	// all an operator sees of why tor's bridge does not work.
 	//
 	// NewClient may be called from many goroutines at once.
 	NewClient(args pt.Args) (Wrapper, error)
@@ -56,7 +58,11 @@ type ServerFactory interface {
 type Config struct {
 	// Transport is the method name tor asks for. Default "bip324".
 	Transport string
-	// Logger receives the logs. Nil discards them.
+	// Logger receives the logs. Nil discards them. In managed mode,
+	// errors an operator must act on (a SOCKS request's bridge arguments
+	// refused, a bridge that cannot be reached, a server method that
+	// cannot start) also go to tor's own log as LOG lines on Stdout
+	// (pt-spec 3.3.4), scrubbed the same way.
 	Logger *slog.Logger
 	// LogAddrs puts peer and bridge addresses in the logs. By default
 	// they are scrubbed, as tor (SafeLogging) and obfs4proxy
@@ -82,6 +88,10 @@ type Config struct {
 	// MaxHandshakes bounds the connections one call has in setup at
 	// once. Default 1024, and at most MaxConns.
 	MaxHandshakes int
+
+	// managed is set by RunClient and RunServer: errors an operator must
+	// see go to tor's log too, as LOG lines on Stdout.
+	managed bool
 }
 
 // Defaults.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -362,6 +363,10 @@ func (r *runner) socksDial(ctx context.Context, f ClientFactory, dial dialFunc, 
 	log := r.log.With("bridge", r.cfg.addr(req.Target), "args", redactedArgs(req.Args))
 	w, err := f.NewClient(req.Args)
 	if err != nil {
+		// tor logs only the SOCKS reply ("connection not allowed by
+		// ruleset"): tell it why.
+		r.cfg.torLog(slog.LevelWarn, fmt.Sprintf("rejecting SOCKS request for bridge %s: bad bridge arguments: %s",
+			r.cfg.addr(req.Target), r.cfg.scrubErr(err)))
 		err = &argsError{err}
 		log.Warn("ptspec: rejecting SOCKS request: bad bridge arguments", "err", r.cfg.scrubErr(err))
 		return nil, err
@@ -369,6 +374,11 @@ func (r *runner) socksDial(ctx context.Context, f ClientFactory, dial dialFunc, 
 	up, err := dialWrapped(ctx, w, dial, req.Target)
 	if err != nil {
 		log.Warn("ptspec: rejecting SOCKS request: cannot reach the bridge", "err", r.cfg.scrubErr(err))
+		// Not when shutting down; a timeout, though, is the bridge's.
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			r.cfg.torLog(slog.LevelWarn, fmt.Sprintf("cannot reach bridge %s: %s",
+				r.cfg.addr(req.Target), strings.TrimPrefix(r.cfg.scrubErr(err).String(), "ptspec: ")))
+		}
 		return nil, err
 	}
 	log.Debug("ptspec: connected to the bridge")

@@ -30,7 +30,6 @@ Flags:
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "the server's listen `address` (port 0: a free port)")
 	profile := fs.String("profile", "video", "profile `name` or file")
 	duration := fs.Duration("duration", 10*time.Second, "how long the workload runs")
@@ -40,21 +39,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(fs.Output(), demoHelp)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "bip324-pt: demo: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+		return usageError(stderr, "demo", "unexpected argument %q", fs.Arg(0))
 	}
 	if *duration <= 0 || *duration > 24*time.Hour {
-		fmt.Fprintf(stderr, "bip324-pt: demo: --duration %v, want more than 0 and at most 24h\n", *duration)
-		return exitUsage
+		return usageError(stderr, "demo", "--duration %v, want more than 0 and at most 24h", *duration)
 	}
 	var tf *os.File
 	if *trace != "" {

@@ -34,6 +34,7 @@ var commands = []command{
 	{name: "profile show", summary: "print a built-in profile's file, a starting point to copy", run: runProfileShow},
 	{name: "profile check", summary: "validate a profile file", run: runProfileCheck},
 	{name: "node ping", summary: "check a Bitcoin node: v2 handshake, version, ping; print the session id", run: runNodePing},
+	{name: "version", summary: "print the version of bip324-pt (also: --version)", run: runVersion},
 }
 
 // Exit statuses.
@@ -52,6 +53,10 @@ func main() {
 
 // run dispatches args to a subcommand and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// --version answers before anything else, as obfs4proxy's -version.
+	if len(args) > 0 && isVersion(args[0]) {
+		return runVersion(ctx, args[1:], stdout, stderr)
+	}
 	// With tor's TOR_PT_* variables, bip324-pt is tor's managed transport,
 	// like obfs4proxy: no subcommand, only flags.
 	if ptspec.Managed() && (len(args) == 0 || strings.HasPrefix(args[0], "-") && !isHelp(args[0])) {

@@ -187,6 +187,7 @@ func TestBinary(t *testing.T) {
 		code int
 	}{
 		{[]string{"--help"}, 0},
+		{[]string{"--version"}, 0},
 		{[]string{"bogus"}, 2},
 		{[]string{"node", "ping", "--timeout", "5s", fake.Addr()}, 0},
 		{[]string{"node", "ping", "--timeout", "5s", "--v2-only", "127.0.0.1:1"}, 1},
@@ -211,5 +212,84 @@ func TestBinary(t *testing.T) {
 				t.Errorf("first line %q", first)
 			}
 		}
+	}
+}
+
+// TestRun_HelpEveryCommand: --help and -h of every subcommand, and of
+// each group, print the help once, to stdout, and exit 0.
+func TestRun_HelpEveryCommand(t *testing.T) {
+	var cases [][]string
+	for _, c := range commands {
+		for _, h := range []string{"--help", "-h"} {
+			cases = append(cases, append(strings.Fields(c.name), h))
+		}
+	}
+	cases = append(cases, []string{"profile", "--help"}, []string{"node", "--help"}, []string{"--help"})
+	for _, args := range cases {
+		code, out, errs := runArgs(t, args...)
+		if code != exitOK || errs != "" || strings.Count(out, "Usage") != 1 {
+			t.Errorf("%q: exit %d, %d times \"Usage\" on stdout, stderr %q:\n%s", args, code, strings.Count(out, "Usage"), errs, out)
+		}
+	}
+}
+
+// TestRun_Version: "version" and "--version" print the version, and
+// name it as versionOf does.
+func TestRun_Version(t *testing.T) {
+	want := "bip324-pt " + version() + "\n"
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		code, out, errs := runArgs(t, args...)
+		if code != exitOK || out != want || errs != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %q", args, code, out, errs, want)
+		}
+	}
+	if code, _, _ := runArgs(t, "version", "extra"); code != exitUsage {
+		t.Errorf("version extra: exit %d", code)
+	}
+}
+
+// TestRun_BadAddresses: every HOST:PORT setting is checked at start, and
+// a bad one is a usage error that names the flag.
+func TestRun_BadAddresses(t *testing.T) {
+	state := t.TempDir()
+	bridgeArgs := "secret=" + testSecret
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"server", "--listen", "127.0.0.1:0", "--forward", "nonsense", "--state", state}, `bip324-pt: server: --forward: "nonsense" is not HOST:PORT`},
+		{[]string{"server", "--listen", "127.0.0.1:0", "--forward", "127.0.0.1:1", "--fallback", "nonsense", "--state", state}, `bip324-pt: server: --fallback: "nonsense" is not HOST:PORT`},
+		{[]string{"server", "--listen", "127.0.0.1:0", "--forward", "127.0.0.1:1", "--fallback", ":8333", "--state", state}, `bip324-pt: server: --fallback: ":8333" is not HOST:PORT (no host)`},
+		{[]string{"server", "--listen", "127.0.0.1:0", "--forward", "127.0.0.1:1", "--fallback", "", "--state", state}, `bip324-pt: server: --fallback: "" is not HOST:PORT`},
+		{[]string{"server", "--listen", "127.0.0.1:0", "--forward", "127.0.0.1:99999", "--state", state}, `bip324-pt: server: --forward: "127.0.0.1:99999" is not HOST:PORT (port "99999", want 1..65535)`},
+		{[]string{"client", "--forward", "nonsense", "--bridge", bridgeArgs}, `bip324-pt: client: --forward: "nonsense" is not HOST:PORT`},
+		{[]string{"client", "--forward=127.0.0.1:0", "--bridge", bridgeArgs}, `bip324-pt: client: invalid boolean value "127.0.0.1:0" for -forward: "127.0.0.1:0" is not HOST:PORT`},
+		{[]string{"client", "--forward", "--bridge", "bridge:0 " + bridgeArgs}, `bip324-pt: client: --bridge: "bridge:0" is not HOST:PORT`},
+	} {
+		code, out, errs := runArgs(t, tt.args...)
+		if code != exitUsage || out != "" || !strings.HasPrefix(errs, tt.want) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and stderr starting %q", tt.args, code, out, errs, tt.want)
+		}
+	}
+}
+
+// TestRun_UnknownBridgeKey: a misspelt key in --bridge is refused at
+// start, in SOCKS and in forward mode, naming the key and the known ones.
+func TestRun_UnknownBridgeKey(t *testing.T) {
+	const want = `bip324-pt: client: --bridge: unknown key "profle" (known: secret, profile, seed)`
+	for _, args := range [][]string{
+		{"client", "--bridge", "127.0.0.1:29333 secret=" + testSecret + " profle=cbr"},
+		{"client", "--forward", "--bridge", "127.0.0.1:29333 secret=" + testSecret + " profle=cbr"},
+		{"client", "--bridge", "secret=" + testSecret + " profle=cbr"},
+	} {
+		code, out, errs := runArgs(t, args...)
+		if code != exitUsage || out != "" || !strings.HasPrefix(errs, want) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and %q", args, code, out, errs, want)
+		}
+	}
+	// SOCKS mode checks the defaults --bridge gives, too.
+	code, _, errs := runArgs(t, "client", "--bridge", "secret=short")
+	if code != exitUsage || !strings.Contains(errs, "--bridge: bridgeauth: secret= wants 32 bytes") {
+		t.Errorf("bad default secret: exit %d, stderr %q", code, errs)
 	}
 }

@@ -51,11 +51,7 @@ func runNodePing(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
-	usageError := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "bip324-pt: node ping: "+format+"\n", a...)
-		fmt.Fprintln(stderr, `Run "bip324-pt node ping --help" for usage.`)
-		return exitUsage
-	}
+	bad := func(format string, a ...any) int { return usageError(stderr, "node ping", format, a...) }
 
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -63,25 +59,25 @@ func runNodePing(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitOK
 	}
 	if err != nil {
-		return usageError("%v", err)
+		return bad("%v", err)
 	}
 	if len(pos) != 1 {
-		return usageError("want one HOST[:PORT], got %d arguments", len(pos))
+		return bad("want one HOST[:PORT], got %d arguments", len(pos))
 	}
 	network, err := v2core.ParseNetwork(*networkName)
 	if err != nil {
-		return usageError("%s", strings.TrimPrefix(err.Error(), "v2core: "))
+		return bad("%s", strings.TrimPrefix(err.Error(), "v2core: "))
 	}
 	if *timeout <= 0 {
-		return usageError("--timeout must be positive, got %v", *timeout)
+		return bad("--timeout must be positive, got %v", *timeout)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return usageError("invalid --log-level %q: want debug, info, warn or error", *logLevel)
+		return bad("invalid --log-level %q: want debug, info, warn or error", *logLevel)
 	}
 	addr, err := node.AddrWithPort(pos[0], network.DefaultPort())
 	if err != nil {
-		return usageError("%s", strings.TrimPrefix(err.Error(), "node: "))
+		return bad("%s", strings.TrimPrefix(err.Error(), "node: "))
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))

@@ -58,6 +58,9 @@ func shaping(name, seedHex string) (*shaper.Config, [32]byte, error) {
 // defaults for arguments a SOCKS request leaves out.
 type clientFactory struct {
 	defaults pt.Args
+	// log gets the client's warnings (a bridge that applied another
+	// profile than the one asked for); nil means silent.
+	log *slog.Logger
 }
 
 type clientWrapper struct{ cc *bridge.ClientConfig }
@@ -66,21 +69,52 @@ func (w clientWrapper) WrapConn(ctx context.Context, conn net.Conn) (net.Conn, e
 	return bridge.Client(ctx, conn, w.cc)
 }
 
+// NewClient makes a client from a SOCKS request's bridge-line arguments;
+// f.defaults supplies those it leaves out. An unknown key is an error.
 func (f clientFactory) NewClient(args pt.Args) (ptspec.Wrapper, error) {
-	get := func(k string) string {
+	if err := checkKeys(args, bridgeLineKeys); err != nil {
+		return nil, fmt.Errorf("bridge line: %w", err)
+	}
+	cc, err := clientConfig(func(k string) string {
 		if v, ok := args.Get(k); ok {
 			return v
 		}
 		v, _ := f.defaults.Get(k)
 		return v
-	}
-	secretArg := get("secret")
-	if secretArg == "" {
-		return nil, errors.New("missing secret= (copy it from the bridge line)")
-	}
-	secret, err := bridgeauth.ParseSecret(secretArg)
+	}, true)
 	if err != nil {
 		return nil, err
+	}
+	cc.Logger = f.log
+	return clientWrapper{cc}, nil
+}
+
+// checkDefaults checks the arguments of --bridge at start, where the
+// secret may be left to each SOCKS request.
+func (f clientFactory) checkDefaults() error {
+	if err := checkKeys(f.defaults, bridgeLineKeys); err != nil {
+		return err
+	}
+	_, err := clientConfig(func(k string) string {
+		v, _ := f.defaults.Get(k)
+		return v
+	}, false)
+	return err
+}
+
+// clientConfig builds a bridge client from the bridge-line arguments get
+// returns ("" for one not given). Without needSecret, a missing secret=
+// is no error, and the result is nil.
+func clientConfig(get func(key string) string, needSecret bool) (*bridge.ClientConfig, error) {
+	secretArg := get("secret")
+	var secret bridgeauth.Secret
+	if secretArg != "" {
+		var err error
+		if secret, err = bridgeauth.ParseSecret(secretArg); err != nil {
+			return nil, err
+		}
+	} else if needSecret {
+		return nil, errors.New("missing secret= (copy it from the bridge line)")
 	}
 	// Without profile=, we send unshaped and the bridge uses its own
 	// default for its direction.
@@ -98,11 +132,14 @@ func (f clientFactory) NewClient(args pt.Args) (ptspec.Wrapper, error) {
 	if err != nil {
 		return nil, err
 	}
+	if secretArg == "" {
+		return nil, nil
+	}
 	req := bridge.Request{Profile: profile, Seed: seed}
 	if p, err := profiles.Load(shape); err == nil && !p.WantsVersionRequest() {
 		req = bridge.Request{}
 	}
-	return clientWrapper{&bridge.ClientConfig{Secret: secret, Shaping: cfg, Request: req}}, nil
+	return &bridge.ClientConfig{Secret: secret, Shaping: cfg, Request: req}, nil
 }
 
 // serverFactory is the bridge for one bindaddr.
@@ -127,6 +164,24 @@ type serverOptions struct {
 	firstTimeout time.Duration
 }
 
+// managedServerOptions reads a managed bridge's ServerTransportOptions
+// (serverOptionKeys); an unknown key or a bad fallback= is an error.
+func managedServerOptions(args pt.Args) (serverOptions, error) {
+	var o serverOptions
+	if err := checkKeys(args, serverOptionKeys); err != nil {
+		return o, fmt.Errorf("ServerTransportOptions: %w", err)
+	}
+	o.profile, _ = args.Get("profile")
+	o.allow, _ = args.Get("allow")
+	o.fallback, _ = args.Get("fallback")
+	if _, ok := args.Get("fallback"); ok {
+		if err := checkHostPort(o.fallback); err != nil {
+			return o, fmt.Errorf("ServerTransportOptions: fallback=: %w", err)
+		}
+	}
+	return o, nil
+}
+
 func newServerFactory(stateDir string, o serverOptions, log *slog.Logger) (*serverFactory, bridgeauth.Secret, error) {
 	secret, err := bridge.LoadOrCreateSecret(stateDir)
 	if err != nil {
@@ -146,6 +201,7 @@ func newServerFactory(stateDir string, o serverOptions, log *slog.Logger) (*serv
 	srv, err := bridge.NewServer(bridge.ServerConfig{
 		Secret:           secret,
 		Shaping:          cfg,
+		Profile:          o.profile,
 		Allowed:          allowed,
 		Fallback:         o.fallback,
 		ProbeCloseMin:    o.probeMin,
@@ -192,12 +248,12 @@ func runManaged(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	log := slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: lvl}))
 	// The bridge waits up to a minute for a client's first bytes, so the
 	// setup of a connection may take a little longer than that.
-	cfg := ptspec.Config{Logger: log, LogAddrs: *logAddrs, HandshakeTimeout: 90 * time.Second}
+	cfg := ptspec.Config{Logger: log, LogAddrs: *logAddrs, Stdout: stdout, HandshakeTimeout: 90 * time.Second}
 	if ptspec.ManagedClient() {
-		log.Info("bip324-pt: managed client starting")
-		err = ptspec.RunClient(ctx, cfg, clientFactory{})
+		log.Info("bip324-pt: managed client starting", "version", version())
+		err = ptspec.RunClient(ctx, cfg, clientFactory{log: log})
 	} else {
-		log.Info("bip324-pt: managed server starting")
+		log.Info("bip324-pt: managed server starting", "version", version())
 		var servers []*bridge.Server
 		defer func() {
 			for _, s := range servers {
@@ -205,10 +261,10 @@ func runManaged(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 		}()
 		err = ptspec.RunServer(ctx, cfg, func(b pt.Bindaddr) (ptspec.ServerFactory, error) {
-			o := serverOptions{}
-			o.profile, _ = b.Options.Get("profile")
-			o.allow, _ = b.Options.Get("allow")
-			o.fallback, _ = b.Options.Get("fallback")
+			o, err := managedServerOptions(b.Options)
+			if err != nil {
+				return nil, err
+			}
 			f, _, err := newServerFactory(dir, o, log)
 			if err != nil {
 				return nil, err
@@ -244,7 +300,6 @@ Flags:
 
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	listen := fs.String("listen", "", "`address` to accept clients on (required)")
 	forward := fs.String("forward", "", "`HOST:PORT` each client connection is forwarded to (required)")
 	state := fs.String("state", "bip324-pt-state", "state `directory` (the secret, the bridge line)")
@@ -257,19 +312,29 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.DurationVar(&o.firstTimeout, "first-read-timeout", 60*time.Second, "how long to wait for a client's first bytes")
 	level := fs.String("log-level", "info", "log `level` on stderr")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), serverHelp); fs.PrintDefaults() }
-	if code, done := parseFlags(fs, args, stdout); done {
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
 		return code
 	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "server", "unexpected argument %q", fs.Arg(0))
+	}
 	if *listen == "" || *forward == "" {
-		fmt.Fprintln(stderr, "bip324-pt: server: --listen and --forward are required")
-		return exitUsage
+		return usageError(stderr, "server", "--listen and --forward are required")
+	}
+	if err := checkHostPort(*forward); err != nil {
+		return usageError(stderr, "server", "--forward: %v", err)
+	}
+	if flagSet(fs, "fallback") {
+		if err := checkHostPort(o.fallback); err != nil {
+			return usageError(stderr, "server", "--fallback: %v", err)
+		}
 	}
 	lvl, err := parseLevel(*level)
 	if err != nil {
-		fmt.Fprintf(stderr, "bip324-pt: server: %v\n", err)
-		return exitUsage
+		return usageError(stderr, "server", "%v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log.Info("bip324-pt: server starting", "version", version())
 	f, secret, err := newServerFactory(*state, o, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "bip324-pt: server: %v\n", err)
@@ -308,7 +373,6 @@ Flags:
 
 func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:0", "`address` to listen on")
 	bridgeLine := fs.String("bridge", "", "the bridge: 'HOST:PORT secret=... profile=...'")
 	var fwd forwardFlag
@@ -316,57 +380,51 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	forward := &fwd.on
 	level := fs.String("log-level", "info", "log `level` on stderr")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), clientHelp); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
 	}
-	// "--forward HOST:PORT": a boolean flag leaves the address behind.
-	if rest := fs.Args(); fwd.on && fwd.addr == "" && len(rest) == 1 {
-		if err := fwd.Set(rest[0]); err == nil {
-			rest = nil
+	// "--forward HOST:PORT": a boolean flag leaves the address behind,
+	// and flag parsing stops there.
+	if rest := fs.Args(); fwd.on && fwd.addr == "" && len(rest) > 0 {
+		if err := fwd.Set(rest[0]); err != nil {
+			return usageError(stderr, "client", "--forward: %v", err)
 		}
-		if len(rest) > 0 {
-			fmt.Fprintf(stderr, "bip324-pt: client: unexpected argument %q\n", rest[0])
-			return exitUsage
+		if code, done := parseFlags(fs, rest[1:], stdout, stderr); done {
+			return code
 		}
-	} else if len(rest) > 0 {
-		fmt.Fprintf(stderr, "bip324-pt: client: unexpected argument %q\n", rest[0])
-		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "client", "unexpected argument %q", fs.Arg(0))
 	}
 	lvl, err := parseLevel(*level)
 	if err != nil {
-		fmt.Fprintf(stderr, "bip324-pt: client: %v\n", err)
-		return exitUsage
+		return usageError(stderr, "client", "%v", err)
 	}
 	addr, bargs, err := parseBridge(*bridgeLine)
 	if err != nil {
-		fmt.Fprintf(stderr, "bip324-pt: client: --bridge: %v\n", err)
-		return exitUsage
+		return usageError(stderr, "client", "--bridge: %v", err)
 	}
 	if fwd.addr != "" {
 		if addr != "" && addr != fwd.addr {
-			fmt.Fprintf(stderr, "bip324-pt: client: --forward %s and --bridge %s name different bridges\n", fwd.addr, addr)
-			return exitUsage
+			return usageError(stderr, "client", "--forward %s and --bridge %s name different bridges", fwd.addr, addr)
 		}
 		addr = fwd.addr
 	}
 	if *forward && addr == "" {
-		fmt.Fprintln(stderr, "bip324-pt: client: --forward needs the bridge's HOST:PORT (in --bridge or after --forward)")
-		return exitUsage
+		return usageError(stderr, "client", "--forward needs the bridge's HOST:PORT (in --bridge or after --forward)")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	f := clientFactory{defaults: bargs}
+	f := clientFactory{defaults: bargs, log: log}
 	var w ptspec.Wrapper
 	if *forward {
-		if w, err = f.NewClient(pt.Args{}); err != nil {
-			fmt.Fprintf(stderr, "bip324-pt: client: --bridge: %v\n", err)
-			return exitUsage
-		}
+		w, err = f.NewClient(pt.Args{})
+	} else {
+		err = f.checkDefaults()
 	}
+	if err != nil {
+		return usageError(stderr, "client", "--bridge: %v", err)
+	}
+	log.Info("bip324-pt: client starting", "version", version())
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "bip324-pt: client: %v\n", err)
@@ -405,8 +463,8 @@ func parseBridge(s string) (string, pt.Args, error) {
 			continue
 		}
 		if addr == "" {
-			if _, _, err := net.SplitHostPort(f); err != nil {
-				return "", nil, fmt.Errorf("%q is not HOST:PORT", f)
+			if err := checkHostPort(f); err != nil {
+				return "", nil, err
 			}
 			addr = f
 			continue
@@ -416,24 +474,17 @@ func parseBridge(s string) (string, pt.Args, error) {
 		}
 		return "", nil, fmt.Errorf("unexpected %q", f)
 	}
+	if err := checkKeys(args, bridgeLineKeys); err != nil {
+		return "", nil, err
+	}
 	return addr, args, nil
 }
 
-// parseFlags parses args; done says the command should return code.
-func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK, true
-		}
-		return exitUsage, true
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "bip324-pt: %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return exitUsage, true
-	}
-	return 0, false
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // forwardFlag is the client's --forward: a switch, which may also carry
@@ -462,8 +513,8 @@ func (f *forwardFlag) Set(s string) error {
 		f.on = false
 		return nil
 	}
-	if _, _, err := net.SplitHostPort(s); err != nil {
-		return fmt.Errorf("%q is not HOST:PORT", s)
+	if err := checkHostPort(s); err != nil {
+		return err
 	}
 	f.on, f.addr = true, s
 	return nil

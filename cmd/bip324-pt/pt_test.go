@@ -114,9 +114,10 @@ func openFDs() int {
 	return n
 }
 
-// TestStandalone_Load: 200 concurrent tunnels through one bridge, each
-// carrying 2 MiB each way, every byte checked by hash; afterwards no
-// goroutine and no descriptor is left.
+// TestStandalone_Load: 200 concurrent tunnels through one bridge (40 of
+// them through a second one, shaped cbr both ways), each carrying 2 MiB
+// each way, every byte checked by hash; afterwards no goroutine and no
+// descriptor is left.
 func TestStandalone_Load(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test")
@@ -139,6 +140,10 @@ func TestStandalone_Load(t *testing.T) {
 	func() {
 		target := echoServer(t)
 		addr := standalone(t, target, nil, nil)
+		// A fifth of the tunnels are rate-limited, both ways: their
+		// 2 MiB each way take about 15 s at cbr's 1448 bytes per 10 ms,
+		// alongside the unshaped ones.
+		cbrAddr := standaloneBridgeArgs(t, target, []string{"--profile", "cbr"}, []string{"profile=cbr"})
 		tunnels, size := 200, 2<<20
 		var wg sync.WaitGroup
 		errs := make(chan error, tunnels)
@@ -146,7 +151,11 @@ func TestStandalone_Load(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs <- oneTunnel(addr, i, size)
+				a := addr
+				if i%5 == 0 {
+					a = cbrAddr
+				}
+				errs <- oneTunnel(a, i, size)
 			}()
 		}
 		wg.Wait()
@@ -179,11 +188,15 @@ func oneTunnel(addr string, seed, size int) error {
 	werr := make(chan error, 1)
 	go func() {
 		_, err := c.Write(data)
+		if err == nil {
+			// The echo ends when our half-close has come through.
+			err = c.(*net.TCPConn).CloseWrite()
+		}
 		werr <- err
 	}()
 	h := sha256.New()
-	if _, err := io.CopyN(h, c, int64(size)); err != nil {
-		return fmt.Errorf("tunnel %d: read: %w", seed, err)
+	if n, err := io.Copy(h, c); err != nil || n != int64(size) {
+		return fmt.Errorf("tunnel %d: read %d of %d bytes, then %v", seed, n, size, err)
 	}
 	if err := <-werr; err != nil {
 		return fmt.Errorf("tunnel %d: write: %w", seed, err)
