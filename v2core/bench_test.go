@@ -6,6 +6,7 @@ package v2core_test
 
 import (
 	"bytes"
+	"github.com/bip324pt/bip324-pt/internal/memconn"
 	"github.com/bip324pt/bip324-pt/internal/testutil"
 	"io"
 	"net"
@@ -413,4 +414,62 @@ func BenchmarkConnThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+}
+
+// appendSizes are contents sizes for Conn.AppendPacket: a small message,
+// a full-MTU packet and a 16 KiB stream write.
+var appendSizes = []int{64, 1350, 16 << 10}
+
+// benchConn returns a Client whose handshake with a Server over memconn
+// is done.
+func benchConn(b *testing.B) *v2core.Conn {
+	b.Helper()
+	x, y := memconn.Pipe(64 << 10)
+	b.Cleanup(func() { x.Close(); y.Close() })
+	c, s := v2core.Client(x, &v2core.Config{Rand: newInteropRand(1)}), v2core.Server(y, &v2core.Config{Rand: newInteropRand(2)})
+	errc := make(chan error, 1)
+	go func() { errc <- s.Handshake() }()
+	if err := c.Handshake(); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkConnAppendPacket seals packets through Conn.AppendPacket into
+// a reused buffer, the contents given as a record byte and a body (as a
+// shaper gives them), and decoys through Conn.AppendDecoy. It writes
+// nothing: this is the owner's sealing cost, lock included.
+func BenchmarkConnAppendPacket(b *testing.B) {
+	for _, n := range appendSizes {
+		b.Run(benchName(n), func(b *testing.B) {
+			c := benchConn(b)
+			hdr, body := []byte{0xff}, make([]byte, n-1)
+			dst := make([]byte, 0, v2core.SealedLen(n))
+			b.ReportAllocs()
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				var err error
+				if dst, err = c.AppendPacket(dst[:0], hdr, body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for _, n := range appendSizes {
+		b.Run("decoy/"+benchName(n), func(b *testing.B) {
+			c := benchConn(b)
+			dst := make([]byte, 0, v2core.SealedLen(n))
+			b.ReportAllocs()
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				var err error
+				if dst, err = c.AppendDecoy(dst[:0], n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

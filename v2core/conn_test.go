@@ -112,7 +112,7 @@ func roundTripDecoys(t *testing.T, c, s *Conn, data []byte, rbuf, wantDecoys int
 	if !ok1 || !ok2 || cid != sid {
 		t.Fatalf("session ids: %x (%v) and %x (%v)", cid, ok1, sid, ok2)
 	}
-	if d := s.Session().Decoder().Decoys(); d != uint64(wantDecoys) {
+	if d := s.Stats().DecoysIn; d != uint64(wantDecoys) {
 		t.Fatalf("server counted %d decoys, want %d", d, wantDecoys)
 	}
 }
@@ -268,14 +268,24 @@ func serverSide(t *testing.T, cfg *Config) (*rawPeer, <-chan error) {
 }
 
 // completeAsClient does a real handshake from the raw end and returns a
-// session to craft packets with.
-func completeAsClient(t *testing.T, p *rawPeer, cfg *Config) *Session {
+// Conn to craft packets with (AppendPacket), written to p.conn by hand.
+func completeAsClient(t *testing.T, p *rawPeer, cfg *Config) *Conn {
 	t.Helper()
 	c := Client(p.conn, cfg)
 	if err := c.HandshakeContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return c.Session()
+	return c
+}
+
+// mustAppend is c.AppendPacket(nil, contents) for a test.
+func mustAppend(t *testing.T, c *Conn, contents []byte) []byte {
+	t.Helper()
+	pkt, err := c.AppendPacket(nil, contents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkt
 }
 
 func TestConn_BadInput(t *testing.T) {
@@ -298,8 +308,8 @@ func TestConn_BadInput(t *testing.T) {
 	})
 	t.Run("bad tag", func(t *testing.T) {
 		p, errc := serverSide(t, nil)
-		sess := completeAsClient(t, p, nil)
-		pkt := sess.Seal(nil, []byte("hello"), false)
+		c := completeAsClient(t, p, nil)
+		pkt := mustAppend(t, c, []byte("hello"))
 		pkt[len(pkt)-1] ^= 1
 		p.conn.Write(pkt)
 		if err := <-errc; !errors.Is(err, ErrAuth) {
@@ -309,8 +319,8 @@ func TestConn_BadInput(t *testing.T) {
 	})
 	t.Run("length over the limit", func(t *testing.T) {
 		p, errc := serverSide(t, &Config{MaxContentLen: 1000})
-		sess := completeAsClient(t, p, nil)
-		p.conn.Write(sess.Seal(nil, make([]byte, 1001), false)[:10])
+		c := completeAsClient(t, p, nil)
+		p.conn.Write(mustAppend(t, c, make([]byte, 1001))[:10])
 		var tooLong *ContentTooLongError
 		if err := <-errc; !errors.As(err, &tooLong) {
 			t.Fatalf("server: %v, want *ContentTooLongError", err)
@@ -319,8 +329,8 @@ func TestConn_BadInput(t *testing.T) {
 	})
 	t.Run("cut mid-packet", func(t *testing.T) {
 		p, errc := serverSide(t, nil)
-		sess := completeAsClient(t, p, nil)
-		pkt := sess.Seal(nil, make([]byte, 500), false)
+		c := completeAsClient(t, p, nil)
+		pkt := mustAppend(t, c, make([]byte, 500))
 		p.conn.Write(pkt[:100])
 		p.conn.(*net.TCPConn).CloseWrite()
 		if err := <-errc; !errors.Is(err, io.ErrUnexpectedEOF) {

@@ -1,5 +1,7 @@
 package v2core
 
+import "time"
+
 // Sizes fixed by BIP324.
 const (
 	// EllswiftKeySize is the size of an ElligatorSwift-encoded public key.
@@ -39,4 +41,22 @@ const (
 	// reads before it gives up: all the garbage a peer may send plus the
 	// terminator. Bitcoin Core disconnects at exactly this count.
 	maxScanLen = MaxGarbageLen + GarbageTerminatorSize
+	// DefaultHandshakeTimeout is how long [Conn] gives a handshake, from
+	// its start to the peer's version packet: Bitcoin Core disconnects a
+	// peer whose v2 handshake has not finished 60 s after connecting.
+	DefaultHandshakeTimeout = 60 * time.Second
+)
+
+// Limits of our own.
+const (
+	// MaxPeerVersionLen is the most of the peer's version packet contents
+	// kept for [Conn.PeerVersion] and [Handshake.PeerVersion]. BIP324
+	// peers send them empty and Bitcoin Core ignores them; longer
+	// contents are authenticated and then dropped, so that a peer cannot
+	// make us hold megabytes for the connection's life.
+	MaxPeerVersionLen = 4096
+	// maxRetainedBuffer is the largest receive buffer a [Decoder] keeps
+	// after the packet that needed it: four times a full-sized stream
+	// packet, a fifteenth of the largest Bitcoin message.
+	maxRetainedBuffer = 256 << 10
 )

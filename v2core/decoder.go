@@ -17,7 +17,11 @@ type Packet struct {
 // of any size, one byte at a time included, and yields packets. It checks
 // the decrypted length against its limit before it sets memory aside, and
 // it grows its buffer only as the packet's bytes arrive, so a peer that
-// announces a large packet and stalls holds little memory.
+// announces a large packet and stalls holds little memory. A buffer of
+// more than 256 KiB is given back once a smaller packet follows the one
+// that needed it (and, under a [Reader], as soon as the connection goes
+// quiet), so one large message does not pin megabytes for the rest of the
+// connection's life; back-to-back large packets reuse it.
 //
 // Not safe for concurrent use. Every error is final.
 type Decoder struct {
@@ -72,6 +76,9 @@ func (d *Decoder) Decode(in []byte) (pkt *Packet, n int, err error) {
 		}
 		d.bodyLen = HeaderSize + l + TagSize
 		d.have = 0
+		if d.bodyLen <= maxRetainedBuffer {
+			d.shrink()
+		}
 		if rest := in[n:]; len(rest) >= d.bodyLen {
 			// The whole packet is at hand: decrypt straight from the
 			// caller's bytes into our buffer, with no copy first.
@@ -117,9 +124,22 @@ func (d *Decoder) finish(pt []byte, err error, n int) (*Packet, int, error) {
 		d.decoys++
 	} else if d.versionPending {
 		d.versionPending = false
-		d.version = append([]byte{}, d.pkt.Contents...)
+		// Longer contents are dropped whole rather than truncated: a
+		// negotiation between two bip324-pt ends then sees no offer at
+		// all, never a prefix it might take for a complete one.
+		if len(d.pkt.Contents) <= MaxPeerVersionLen {
+			d.version = append([]byte{}, d.pkt.Contents...)
+		}
 	}
 	return &d.pkt, n, nil
+}
+
+// shrink gives back a buffer above maxRetainedBuffer. Call it only
+// between packets: the last packet's contents alias the buffer.
+func (d *Decoder) shrink() {
+	if cap(d.buf) > maxRetainedBuffer {
+		d.buf = nil
+	}
 }
 
 // Packets returns how many packets have been decrypted, decoys included.

@@ -12,11 +12,26 @@
 // touches a socket, so the owner of the socket decides how ciphertext is
 // cut into writes and when each write goes out.
 //
-// On top sits [Conn], a plain net.Conn in the shape of crypto/tls.Conn
-// ([Client], [Server], [Conn.HandshakeContext]) for uses that need no
-// shaping. The message codecs ([AppendMessage], [ParseContents]) and the
-// v1 framing ([AppendV1Message], [V1Decoder]) serve translation between
-// Bitcoin's v1 and v2 transports.
+// On top sits [Conn], a net.Conn in the shape of crypto/tls.Conn
+// ([Client], [Server], [Conn.HandshakeContext]). It serves three kinds of
+// user:
+//
+//   - a byte stream, unshaped: [Conn.Read] and [Conn.Write];
+//   - Bitcoin messages, one per packet: [Conn.ReadPacket] and
+//     [Conn.WritePacket] with [AppendMessage] and [ParseContents];
+//   - an owner that times its own writes, as a traffic shaper does:
+//     [Conn.AppendPacket] seals one packet from parts (a record header
+//     and the halves of a ring buffer, say) and [Conn.AppendDecoy] a
+//     decoy, into the owner's buffer, without writing; the owner writes
+//     the ciphertext to [Conn.NetConn] when and in what cuts it likes,
+//     and reads with [Conn.ReadPacket]. With room in the buffer, sealing
+//     allocates nothing.
+//
+// [Conn.Stats] counts packets, decoys and bytes both ways, safe to read
+// from any goroutine. A handshake that has not finished within
+// [Config.HandshakeTimeout] (60 s by default, as Bitcoin Core) fails with
+// a [*HandshakeTimeoutError]. The v1 framing ([AppendV1Message],
+// [V1Decoder]) serves translation between Bitcoin's v1 and v2 transports.
 //
 // # The wire
 //
@@ -57,9 +72,12 @@
 // A [Hooks] value in [Config] chooses the garbage (length 0..4095 and the
 // bytes, which may depend on our key), the decoys between the terminator
 // and the version packet, and the version packet's contents, which BIP324
-// peers ignore and two bip324-pt ends use to negotiate. Decoys after the
-// handshake are [Session.AppendDecoy] at any time. A nil Hooks is plain
-// BIP324 as Bitcoin Core sends it.
+// peers ignore and two bip324-pt ends use to negotiate (a peer's are kept
+// up to [MaxPeerVersionLen] bytes). If the Hooks also implement
+// [FirstWriteHook], [Conn] cuts its first flight into two writes where it
+// says. Decoys after the handshake are [Conn.AppendDecoy] or
+// [Conn.WriteDecoy] at any time. A nil Hooks is plain BIP324 as Bitcoin
+// Core sends it.
 //
 // # Behaviour of Bitcoin Core that the package follows
 //
@@ -72,4 +90,14 @@
 //   - A decrypted length above the limit (default 4,000,013 bytes, Core's
 //     MAX_CONTENTS_LEN) fails before any memory is set aside.
 //   - A bad tag fails the connection, and nothing says why.
+//   - [Conn] gives a handshake 60 s from its start to the peer's version
+//     packet.
+//
+// # Memory
+//
+// A peer decides how much a connection holds only within limits: a
+// packet's buffer grows as its bytes arrive, never past the announced
+// length, and a buffer over 256 KiB is given back after the packet that
+// needed it; the peer's version packet contents are kept up to 4096
+// bytes.
 package v2core

@@ -222,8 +222,17 @@ func FuzzHandshake(f *testing.F) {
 			if res.Session().ID() != ini.Session().ID() {
 				t.Fatal("session ids differ")
 			}
-			if !flipped && !bytes.Equal(res.PeerVersion(), hooks.version) && len(hooks.version) <= 1<<14 {
-				t.Fatalf("version contents differ")
+			// Contents over MaxPeerVersionLen are authenticated, then
+			// dropped whole.
+			want := hooks.version
+			if len(want) > MaxPeerVersionLen {
+				want = nil
+			}
+			if !flipped && !bytes.Equal(res.PeerVersion(), want) {
+				t.Fatalf("version contents: got %d bytes, want %d", len(res.PeerVersion()), len(want))
+			}
+			if len(res.PeerVersion()) > MaxPeerVersionLen {
+				t.Fatalf("kept %d bytes of version contents", len(res.PeerVersion()))
 			}
 		case err == nil:
 			// A flipped length bit can leave the responder waiting.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Handshake errors. Each one is final: the handshake keeps returning it.
@@ -56,6 +57,18 @@ type Hooks interface {
 	VersionContents() []byte
 }
 
+// FirstWriteHook is an optional interface of [Hooks], found by type
+// assertion, with which [Conn] cuts its first flight into two writes.
+type FirstWriteHook interface {
+	// FirstWriteSize is called once, when the first flight is ready: our
+	// key and garbage (for a responder whose peer's key came with its
+	// first bytes, also what follows them). If it returns n with
+	// EllswiftKeySize <= n < the flight's length, Conn writes n bytes,
+	// then the rest. Any other value, zero included, means one write, as
+	// Bitcoin Core sends it.
+	FirstWriteSize() int
+}
+
 // Config configures a handshake. The zero value, or a nil *Config, is plain
 // BIP324 on mainnet with Bitcoin Core's limits.
 type Config struct {
@@ -71,6 +84,11 @@ type Config struct {
 	// version packet and decoys included. Zero means DefaultMaxContentLen;
 	// values above MaxLengthField are treated as MaxLengthField.
 	MaxContentLen int
+	// HandshakeTimeout bounds a [Conn]'s handshake, from its start to the
+	// peer's version packet. Zero means DefaultHandshakeTimeout (60 s,
+	// as Bitcoin Core); negative means no limit. The sans-io [Handshake]
+	// reads no clock and ignores it.
+	HandshakeTimeout time.Duration
 }
 
 func (c *Config) populate() Config {
@@ -231,7 +249,8 @@ func (h *Handshake) OurKey() [EllswiftKeySize]byte { return h.key.ellswift }
 func (h *Handshake) Session() *Session { return h.sess }
 
 // PeerVersion returns the contents of the peer's version packet, once
-// [Handshake.Done]. Plain BIP324 peers send it empty.
+// [Handshake.Done]. Plain BIP324 peers send it empty. Contents longer than
+// [MaxPeerVersionLen] are dropped: PeerVersion is then nil.
 func (h *Handshake) PeerVersion() []byte {
 	if h.sess == nil {
 		return nil

@@ -178,15 +178,20 @@ func exchange(t *testing.T, a, b *Session, chunk int) {
 }
 
 func TestHandshake_DecoysAndVersionContents(t *testing.T) {
+	long := bytes.Repeat([]byte{0xab}, MaxPeerVersionLen)
 	cases := []struct {
 		name    string
 		decoys  []int
 		version []byte
+		want    []byte // what PeerVersion keeps
 	}{
-		{"plain", nil, nil},
-		{"decoys", []int{0, 1, 300, 70000}, nil},
-		{"version", nil, []byte("bip324-pt/1 profile=cbr")},
-		{"both", []int{5, 5}, bytes.Repeat([]byte{0xab}, 5000)},
+		{"plain", nil, nil, nil},
+		{"decoys", []int{0, 1, 300, 70000}, nil, nil},
+		{"version", nil, []byte("bip324-pt/1 profile=cbr"), []byte("bip324-pt/1 profile=cbr")},
+		{"both", []int{5, 5}, long, long},
+		// Over the cap: authenticated, then dropped whole.
+		{"version over the cap", []int{5}, append(long, 0xab), nil},
+		{"version of 5000", nil, bytes.Repeat([]byte{0xab}, 5000), nil},
 	}
 	for _, c := range cases {
 		for _, chunk := range []int{1, 7, 1 << 20} {
@@ -194,8 +199,8 @@ func TestHandshake_DecoysAndVersionContents(t *testing.T) {
 				h := &testHooks{garbage: garbageOf(10), decoys: c.decoys, version: c.version}
 				ini, res := handshakePair(t, &Config{Hooks: h}, &Config{Hooks: h}, chunk)
 				for _, s := range []*Handshake{ini, res} {
-					if !bytes.Equal(s.PeerVersion(), c.version) {
-						t.Errorf("peer version = %q, want %q", s.PeerVersion(), c.version)
+					if got := s.PeerVersion(); !bytes.Equal(got, c.want) || (c.want == nil) != (got == nil) && len(c.version) > 0 {
+						t.Errorf("peer version: %d bytes, want %d", len(got), len(c.want))
 					}
 					if got := s.Session().Decoder().Decoys(); got != uint64(len(c.decoys)) {
 						t.Errorf("%d decoys counted, want %d", got, len(c.decoys))

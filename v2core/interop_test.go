@@ -289,15 +289,15 @@ func ourSide(conn *v2core.Conn, c interopCase) error {
 			return fmt.Errorf("packet from btcd: got %d bytes, want %d bytes of the pattern", len(got), n)
 		}
 	}
-	dec := conn.Session().Decoder()
+	st := conn.Stats()
 	wantDecoys := uint64(len(c.btcdDecoys) + len(interopSizes))
-	if dec.Decoys() != wantDecoys {
-		return fmt.Errorf("decoys from btcd: dropped %d, want %d", dec.Decoys(), wantDecoys)
+	if st.DecoysIn != wantDecoys {
+		return fmt.Errorf("decoys from btcd: dropped %d, want %d", st.DecoysIn, wantDecoys)
 	}
 	// Handshake decoys, version, then a decoy and a packet per size.
 	wantPackets := wantDecoys + 1 + uint64(len(interopSizes))
-	if dec.Packets() != wantPackets {
-		return fmt.Errorf("packets from btcd: decrypted %d, want %d", dec.Packets(), wantPackets)
+	if st.PacketsIn != wantPackets {
+		return fmt.Errorf("packets from btcd: decrypted %d, want %d", st.PacketsIn, wantPackets)
 	}
 	return nil
 }

@@ -106,7 +106,8 @@ func (r *Reader) Handshake(hs *Handshake, write func(out []byte, first bool) err
 
 // Next returns the next packet, decoys included; its contents are valid
 // until the next call. A read timeout may be retried; every other error
-// is final. Call it only after Handshake succeeded.
+// is final. The end of src at a packet boundary is io.EOF, within a
+// packet io.ErrUnexpectedEOF. Call it only after Handshake succeeded.
 func (r *Reader) Next() (*Packet, error) {
 	for {
 		if r.err != nil {
@@ -123,6 +124,11 @@ func (r *Reader) Next() (*Packet, error) {
 				return pkt, nil
 			}
 			continue
+		}
+		if r.dec.bodyLen == 0 {
+			// The last packet's contents are spent and the next one has
+			// not begun: a quiet connection gives a large buffer back.
+			r.dec.shrink()
 		}
 		if err := r.fill(); err != nil {
 			if err == io.EOF && r.dec.Buffered() > 0 {

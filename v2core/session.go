@@ -44,6 +44,9 @@ type Session struct {
 	// sentVersion is set once our version packet has been sealed; before
 	// that, Seal would put application data ahead of it.
 	sentVersion bool
+	// sent counts the packets sealed, decoys and the version packet
+	// included; sentDecoys the decoys among them.
+	sent, sentDecoys uint64
 
 	dec Decoder
 }
@@ -153,7 +156,9 @@ func (s *Session) sealBegin(dst []byte, n int, ignore bool) (ret, body []byte) {
 	body[0] = 0
 	if ignore {
 		body[0] = ignoreBit
+		s.sentDecoys++
 	}
+	s.sent++
 	return ret, body
 }
 

@@ -20,6 +20,7 @@ import (
 	"net"
 	"reflect"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -362,9 +363,16 @@ func TestPing_BtcdWrongNetwork(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Stage != node.StageHandshake {
 		t.Fatalf("Ping: %v, want a failure in the %q stage", err, node.StageHandshake)
 	}
+	// Neither end finds the other's terminator: we time out, unless
+	// btcd gives up first and resets the connection (it does so now and
+	// then, depending on the garbage lengths drawn).
 	var te *node.TimeoutError
-	if !errors.As(err, &te) {
-		t.Errorf("Ping: %v, want a *node.TimeoutError", err)
+	if !errors.As(err, &te) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("Ping: %v, want a *node.TimeoutError or a close", err)
+	}
+	var nt *node.NoTerminatorError
+	if !errors.As(err, &nt) {
+		t.Errorf("Ping: %v, want a *node.NoTerminatorError (the --network hint)", err)
 	}
 	if got.err == nil || got.commands != nil {
 		t.Errorf("btcd's fake completed across networks: %+v", got)

@@ -101,6 +101,29 @@ func (e *PingError) Error() string {
 
 func (e *PingError) Unwrap() error { return e.Err }
 
+// NoTerminatorError wraps the error of a v2 handshake that stopped after
+// the peer's 64-byte key had arrived but before its garbage terminator
+// did: [v2core.ErrNoTerminator], or a timeout or a close after the key.
+// Both ends derive the terminator from the network's magic, so a Bitcoin
+// node on another network than Network sends a terminator we never find
+// (and never finds ours): the message suggests checking --network.
+type NoTerminatorError struct {
+	// Network is the network the handshake assumed.
+	Network v2core.Network
+	Err     error
+}
+
+func (e *NoTerminatorError) Error() string {
+	if errors.Is(e.Err, v2core.ErrNoTerminator) {
+		return fmt.Sprintf("node: the peer sent its key, then more than %d bytes of garbage without the terminator of network %s: is the peer on another network? (check --network)",
+			v2core.MaxGarbageLen, e.Network)
+	}
+	return fmt.Sprintf("node: %s; the peer sent its key but no garbage terminator for network %s: is the peer on another network? (check --network)",
+		strings.TrimPrefix(e.Err.Error(), "node: "), e.Network)
+}
+
+func (e *NoTerminatorError) Unwrap() error { return e.Err }
+
 // contextError adds context to err without repeating its "node: " prefix.
 type contextError struct {
 	msg string
@@ -273,7 +296,11 @@ func (p *pinger) attempt(ctx context.Context, v1 bool) (res *Result, err error) 
 	var cc *countingConn
 	defer func() {
 		if err != nil {
-			res, err = nil, &PingError{Stage: stage, Err: p.explain(ctx, cc, err)}
+			err = p.explain(ctx, cc, err)
+			if stage == StageHandshake && keyArrived(cc, err) {
+				err = &NoTerminatorError{Network: p.o.Network, Err: err}
+			}
+			res, err = nil, &PingError{Stage: stage, Err: err}
 		}
 	}()
 
@@ -481,6 +508,23 @@ func (p *pinger) explain(ctx context.Context, cc *countingConn, err error) error
 		return &contextError{msg: "peer closed the connection", err: err}
 	}
 	return err
+}
+
+// keyArrived reports whether a v2 handshake that failed with err (as
+// explained) got the peer's whole key and then stalled or ended, as when
+// the terminator never matched. The count includes the bytes after the
+// key, so a handshake that found the terminator and then broke matches
+// too; Bitcoin Core sends its version packet right behind its terminator,
+// so that is rare, and the message asks rather than asserts.
+func keyArrived(cc *countingConn, err error) bool {
+	if errors.Is(err, v2core.ErrNoTerminator) {
+		return true
+	}
+	if cc == nil || cc.n.Load() < v2core.EllswiftKeySize {
+		return false
+	}
+	var te *TimeoutError
+	return errors.As(err, &te) || isClosed(err)
 }
 
 // isClosed reports whether err means the peer closed the connection: an

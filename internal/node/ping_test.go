@@ -360,3 +360,68 @@ func TestNodetest_V1OnV2Node(t *testing.T) {
 		t.Errorf("fake saw %+v", conns)
 	}
 }
+
+// TestPing_WrongNetwork: when the peer's key came but its garbage
+// terminator never did, the error suggests --network, whatever ended the
+// handshake; without the key it does not.
+func TestPing_WrongNetwork(t *testing.T) {
+	// noTerminator plays a responder that sends a valid key and then
+	// garbage with no terminator in it, past the 4111-byte limit.
+	noTerminator := func(c net.Conn) {
+		c.Read(make([]byte, 16))
+		hs, err := v2core.NewInitiator(nil)
+		if err != nil {
+			return
+		}
+		key := hs.OurKey()
+		c.Write(append(key[:], make([]byte, v2core.MaxGarbageLen+v2core.GarbageTerminatorSize)...))
+		io.Copy(io.Discard, c)
+	}
+	cases := []struct {
+		name string
+		// fake is a fake node on regtest; raw, if set, a hand-made peer.
+		fake    *nodetest.Config
+		raw     func(net.Conn)
+		timeout time.Duration
+		want    error // also in the chain
+		hint    bool
+	}{
+		{name: "timeout", fake: &nodetest.Config{Network: v2core.Regtest}, timeout: 300 * time.Millisecond,
+			want: context.DeadlineExceeded, hint: true},
+		{name: "peer closes", fake: &nodetest.Config{Network: v2core.Regtest, ConnTimeout: 200 * time.Millisecond},
+			timeout: testTimeout, want: io.ErrUnexpectedEOF, hint: true},
+		{name: "no terminator", raw: noTerminator, timeout: testTimeout, want: v2core.ErrNoTerminator, hint: true},
+		{name: "mute", fake: &nodetest.Config{Mode: nodetest.ModeMute}, timeout: 300 * time.Millisecond,
+			want: context.DeadlineExceeded},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			nodetest.VerifyNoLeaks(t)
+			var addr string
+			if c.raw != nil {
+				addr, _ = rawServer(t, c.raw)
+			} else {
+				addr = nodetest.New(t, *c.fake).Addr()
+			}
+			_, err := node.Ping(context.Background(), node.Options{Addr: addr, Network: v2core.Mainnet, Timeout: c.timeout, V2Only: true})
+			var pe *node.PingError
+			if !errors.As(err, &pe) || pe.Stage != node.StageHandshake {
+				t.Fatalf("err = %v, want a PingError in the handshake", err)
+			}
+			if !errors.Is(err, c.want) {
+				t.Errorf("err = %v, want it to wrap %v", err, c.want)
+			}
+			var nt *node.NoTerminatorError
+			if got := errors.As(err, &nt); got != c.hint {
+				t.Fatalf("NoTerminatorError in the chain: %v, want %v (err %v)", got, c.hint, err)
+			}
+			hinted := strings.Contains(err.Error(), "--network") && strings.Contains(err.Error(), "network main")
+			if hinted != c.hint {
+				t.Errorf("message %q: hint %v, want %v", err, hinted, c.hint)
+			}
+			if c.hint && nt.Network != v2core.Mainnet {
+				t.Errorf("NoTerminatorError.Network = %v", nt.Network)
+			}
+		})
+	}
+}
