@@ -12,8 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bip324pt/bip324-pt/internal/wiretap"
+	"github.com/bip324pt/bip324-pt/eval/wiretap"
+	"github.com/bip324pt/bip324-pt/internal/bridge"
 	"github.com/bip324pt/bip324-pt/profiles"
+	"github.com/bip324pt/bip324-pt/schedule"
 	"github.com/bip324pt/bip324-pt/shaper"
 )
 
@@ -84,7 +86,7 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := prof.Compile(&shaper.Config{Seed: o.Seed})
+	shape, err := prof.Compile()
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +94,9 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
 	// negative linger): the demo checks what arrived, and need not wait
 	// for a shaped drain, which takes a segment or more with video. The
 	// readers then see the stream cut short (io.ErrUnexpectedEOF).
-	cfg.Linger = -1
+	quick := *shape
+	quick.Linger = -1
+	cfg := &shaper.Config{Shape: &quick, Seed: o.Seed}
 	rec := o.Recorder
 	if rec == nil {
 		rec = wiretap.New(time.Now(), 0)
@@ -122,8 +126,9 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
 		raw.Close()
 		return nil, fmt.Errorf("eval: demo: accept: %w", a.err)
 	}
-	cli := shaper.Client(wiretap.Tap(raw, rec, true), cfg)
-	srv := shaper.Server(wiretap.Tap(a.c, rec, false), cfg)
+	// Both ends carry a byte stream in the bridge's framing.
+	cli := bridge.NewConn(shaper.Client(wiretap.Tap(raw, rec, true), cfg), nil)
+	srv := bridge.NewConn(shaper.Server(wiretap.Tap(a.c, rec, false), cfg), nil)
 	defer cli.Close()
 	defer srv.Close()
 
@@ -276,63 +281,55 @@ func check(ctx context.Context, r io.Reader, seed byte, n *atomic.Int64) error {
 	}
 }
 
-// promised compares what the profile's schedule promises with the wire.
+// promised compares what the profile's schedule promises, in its
+// effective parameters (the schedule's defaults filled in), with the
+// wire.
 func promised(p *profiles.Profile, r *DemoResult, hsUp, hsDown int) []string {
 	down := skip(wiretap.Filter(r.Events, wiretap.Received), hsDown)
 	up := skip(wiretap.Filter(r.Events, wiretap.Sent), hsUp)
+	sched, err := p.CompileSchedule()
+	if err != nil { // Demo compiled the profile already
+		return []string{fmt.Sprintf("no promise to check: %v", err)}
+	}
 	var out []string
-	switch p.Schedule.Kind {
-	case "constant-rate":
-		cell := p.Schedule.Cell
-		if cell == 0 {
-			cell = 1448
-		}
-		interval := p.Schedule.Interval.Duration
-		if interval == 0 {
-			interval = 20 * time.Millisecond
-		}
+	switch sp := sched.Params(schedule.Server).(type) {
+	case schedule.ConstantRateParams:
 		for _, dir := range []struct {
 			name string
+			role schedule.Role
 			ev   []wiretap.Event
-		}{{"down", down}, {"up", up}} {
+		}{{"down", schedule.Server, down}, {"up", schedule.Client, up}} {
+			cp := sched.Params(dir.role).(schedule.ConstantRateParams)
 			exact := 0
 			for _, e := range dir.ev {
-				if e.Size == cell {
+				if e.Size == cp.CellSize {
 					exact++
 				}
 			}
 			out = append(out, fmt.Sprintf("%s: promised %d-byte writes every %v; wire: %d of %d writes exactly %d bytes, median gap %v",
-				dir.name, cell, interval, exact, len(dir.ev), cell, medianGap(dir.ev)))
+				dir.name, cp.CellSize, cp.Interval, exact, len(dir.ev), cp.CellSize, medianGap(dir.ev)))
 		}
-	case "video":
-		mtu := p.Schedule.MTU
-		if mtu == 0 {
-			mtu = 1448
-		}
+	case schedule.VideoParams:
 		at := 0
 		for _, e := range down {
-			if e.Size == mtu {
+			if e.Size == sp.MTU {
 				at++
 			}
 		}
-		seg := p.Schedule.Segment.Duration
-		if seg == 0 {
-			seg = 4 * time.Second
-		}
 		out = append(out, fmt.Sprintf("down: promised bursts of %d-byte writes, one segment per request, %v apart when the player's buffer is full; wire: %.1f%% of %d writes at %d bytes, %d bursts",
-			mtu, seg, 100*share(int64(at), int64(len(down))), len(down), mtu, bursts(down, 100*time.Millisecond)))
+			sp.MTU, sp.SegmentDuration, 100*share(int64(at), int64(len(down))), len(down), sp.MTU, bursts(down, 100*time.Millisecond)))
 		out = append(out, fmt.Sprintf("up: promised one request-sized write per segment; wire: %d writes", len(up)))
-	case "jitter":
+	case schedule.JitterParams:
 		// Writes less than 200µs apart belong to one burst.
 		starts := burstStarts(down, 200*time.Microsecond)
 		avg := 0
 		if len(starts) > 0 {
 			avg = len(down) / len(starts)
 		}
-		out = append(out, fmt.Sprintf("down: promised random gaps of %s µs between bursts; wire: %d bursts, median gap %v, %d writes a burst on average",
-			orDefault(p.Schedule.GapMicros, "uniform(0,10000)"), len(starts), medianGap(starts).Round(10*time.Microsecond), avg))
+		out = append(out, fmt.Sprintf("down: promised random gaps of %v µs between bursts; wire: %d bursts, median gap %v, %d writes a burst on average",
+			sp.Gap, len(starts), medianGap(starts).Round(10*time.Microsecond), avg))
 	default:
-		out = append(out, fmt.Sprintf("no timing promised (%s); wire: %d writes down, %d up", p.Schedule.Kind, len(down), len(up)))
+		out = append(out, fmt.Sprintf("no timing promised (%s); wire: %d writes down, %d up", sched.Kind, len(down), len(up)))
 	}
 	return out
 }
@@ -351,7 +348,7 @@ func medianGap(ev []wiretap.Event) time.Duration {
 	}
 	gaps := make([]time.Duration, len(ev)-1)
 	for i := 1; i < len(ev); i++ {
-		gaps[i-1] = ev[i].Time.Sub(ev[i-1].Time)
+		gaps[i-1] = ev[i].Time - ev[i-1].Time
 	}
 	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
 	return gaps[len(gaps)/2]
@@ -365,16 +362,9 @@ func bursts(ev []wiretap.Event, quiet time.Duration) int { return len(burstStart
 func burstStarts(ev []wiretap.Event, quiet time.Duration) []wiretap.Event {
 	var out []wiretap.Event
 	for i, e := range ev {
-		if i == 0 || e.Time.Sub(ev[i-1].Time) >= quiet {
+		if i == 0 || e.Time-ev[i-1].Time >= quiet {
 			out = append(out, e)
 		}
 	}
 	return out
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -10,8 +10,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/bip324pt/bip324-pt/internal/bridge"
 	"github.com/bip324pt/bip324-pt/profiles"
-	"github.com/bip324pt/bip324-pt/shaper"
 )
 
 // sendAll writes n seeded bytes to c and returns their hash.
@@ -104,7 +104,7 @@ func closeCase(t *testing.T, name string, n int, upFirst bool) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []*shaper.Conn{p.cli, p.srv} {
+	for _, c := range []*bridge.Conn{p.cli, p.srv} {
 		if st := c.Stats(); st.DataOut != int64(n) || st.Dropped != 0 {
 			t.Errorf("stats: %d delivered, %d dropped; want %d and 0", st.DataOut, st.Dropped, n)
 		}

@@ -5,17 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
-	"os"
 	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/bip324pt/bip324-pt/padding"
-	"github.com/bip324pt/bip324-pt/schedule"
 	"github.com/bip324pt/bip324-pt/shaper"
 	"github.com/bip324pt/bip324-pt/v2core"
 )
@@ -46,31 +43,9 @@ type Profile struct {
 		VersionRequest *bool `toml:"version_request"`
 	} `toml:"handshake"`
 
-	Schedule struct {
-		Kind string `toml:"kind"`
-		// constant-rate
-		Cell     int      `toml:"cell"`
-		Interval duration `toml:"interval"`
-		IdleStop duration `toml:"idle_stop"`
-		// video
-		Segment         duration `toml:"segment"`
-		Ladder          []int    `toml:"ladder"`
-		StartRung       int      `toml:"start_rung"`
-		StartupSegments int      `toml:"startup_segments"`
-		VBR             float64  `toml:"vbr"`
-		MTU             int      `toml:"mtu"`
-		RequestSize     string   `toml:"request_size"`
-		QuietGap        duration `toml:"quiet_gap"`
-		Rebuffer        bool     `toml:"rebuffer"`
-		MaxBuffer       duration `toml:"max_buffer"`
-		// jitter
-		GapMicros string `toml:"gap_us"`
-		Size      string `toml:"size"`
-		// replay
-		Trace   string   `toml:"trace"`
-		Loop    bool     `toml:"loop"`
-		LoopGap duration `toml:"loop_gap"`
-	} `toml:"schedule"`
+	// Schedule is the [schedule] table: its kind and the kind's own
+	// keys. [Profile.CompileSchedule] gives its effective parameters.
+	Schedule ScheduleTable `toml:"schedule"`
 
 	Packets struct {
 		Size string `toml:"size"`
@@ -137,98 +112,44 @@ func parse(file, dir string, src []byte) (*Profile, error) {
 		return nil, &Error{File: file, Msg: fmt.Sprintf("file of %d bytes, more than %d", len(src), maxFileSize)}
 	}
 	p := &Profile{file: file, dir: dir, src: src}
-	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(p)
+	// The [schedule] table waits until its kind is known: the kind's
+	// entry in the registry says which struct its keys decode into.
+	f := profileFile{Profile: p}
+	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(&f)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, &Error{File: file, Line: pe.Position.Line, Field: pe.LastKey, Msg: pe.Message}
-		}
-		// A type mismatch or an UnmarshalText error names no line; find
-		// the key in the message if we can.
-		return nil, &Error{File: file, Line: p.guessLine(err.Error()), Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+		return nil, p.decodeError(&md, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		k := und[0]
-		return nil, &Error{File: file, Line: p.lineOf(k...), Field: k.String(), Msg: "unknown field"}
+	if err := p.decodeSchedule(&md, f.Schedule); err != nil {
+		return nil, err
 	}
-	if err := p.checkScheduleKeys(md); err != nil {
+	if err := p.checkUndecoded(&md); err != nil {
 		return nil, err
 	}
 	if p.Name == "" {
 		return nil, &Error{File: file, Field: "name", Msg: "missing (every profile has a name)"}
 	}
-	if _, err := p.compile(nil); err != nil {
+	if _, err := p.compile(); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// scheduleKinds lists each schedule kind with the [schedule] keys it
-// reads, besides kind itself. A key of another kind is an error rather
-// than silently ignored. A new kind adds its row here and its case in
-// scheduleMaker.
-var scheduleKinds = []struct {
-	kind string
-	keys []string
-}{
-	{"immediate", nil},
-	{"constant-rate", []string{"cell", "interval", "idle_stop"}},
-	{"video", []string{"segment", "ladder", "start_rung", "startup_segments", "vbr", "mtu", "request_size", "quiet_gap", "idle_stop", "rebuffer", "max_buffer"}},
-	{"jitter", []string{"gap_us", "size"}},
-	{"replay", []string{"trace", "loop", "loop_gap"}},
+// profileFile is what parse decodes: a Profile, with the [schedule]
+// table held back (this field hides the Profile's).
+type profileFile struct {
+	*Profile
+	Schedule toml.Primitive `toml:"schedule"`
 }
 
-// scheduleKindKeys returns the keys of kind ("" is immediate), and false
-// if there is no such kind.
-func scheduleKindKeys(kind string) ([]string, bool) {
-	if kind == "" {
-		kind = "immediate"
+// decodeError turns an error of the TOML decoder into an *Error.
+func (p *Profile) decodeError(md *toml.MetaData, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return &Error{File: p.file, Line: pe.Position.Line, Field: pe.LastKey, Msg: pe.Message}
 	}
-	for _, k := range scheduleKinds {
-		if k.kind == kind {
-			return k.keys, true
-		}
-	}
-	return nil, false
-}
-
-// scheduleKindNames returns the kinds for an error message: "a, b or c".
-func scheduleKindNames() string {
-	names := make([]string, len(scheduleKinds))
-	for i, k := range scheduleKinds {
-		names[i] = k.kind
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
-}
-
-// checkScheduleKeys rejects a [schedule] key that the table's kind does
-// not read, with the kinds that do.
-func (p *Profile) checkScheduleKeys(md toml.MetaData) error {
-	keys, ok := scheduleKindKeys(p.Schedule.Kind)
-	if !ok {
-		return p.fieldError("schedule", "kind", "%q, want %s", p.Schedule.Kind, scheduleKindNames())
-	}
-	kind := p.Schedule.Kind
-	if kind == "" {
-		kind = "immediate"
-	}
-	for _, k := range md.Keys() {
-		if len(k) != 2 || k[0] != "schedule" || k[1] == "kind" || slices.Contains(keys, k[1]) {
-			continue
-		}
-		var owners []string
-		for _, sk := range scheduleKinds {
-			if slices.Contains(sk.keys, k[1]) {
-				owners = append(owners, sk.kind)
-			}
-		}
-		takes := "takes no other key"
-		if len(keys) > 0 {
-			takes = "takes " + strings.Join(keys, ", ")
-		}
-		return p.fieldError("schedule", k[1], "a key of %s, not of kind %q (which %s)", strings.Join(owners, " and "), kind, takes)
-	}
-	return nil
+	// A type mismatch names no line; find the key in the message if we
+	// can.
+	return &Error{File: p.file, Line: p.guessLine(md, err.Error()), Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 }
 
 // fieldError makes an Error for the field at table.key.
@@ -274,42 +195,33 @@ func (p *Profile) lineOf(path ...string) int {
 	return 0
 }
 
-// guessLine finds a line for a decode error that names a key.
-func (p *Profile) guessLine(msg string) int {
-	for _, line := range []string{"garbage_len", "interval", "idle_stop", "segment", "quiet_gap", "max_buffer", "loop_gap", "linger"} {
-		if strings.Contains(msg, line) {
-			for _, t := range []string{"handshake", "schedule", "limits"} {
-				if n := p.lineOf(t, line); n > 0 {
-					return n
-				}
+// guessLine finds a line for a decode error that names a key of the
+// file, as in (last key "schedule.interval").
+func (p *Profile) guessLine(md *toml.MetaData, msg string) int {
+	for _, k := range md.Keys() {
+		if strings.Contains(msg, strconv.Quote(k.String())) {
+			if n := p.lineOf(k...); n > 0 {
+				return n
 			}
 		}
 	}
 	return 0
 }
 
-// Compile turns the profile into a shaper configuration. base, if not
-// nil, supplies fields a profile does not set (Network, Seed, Logger and
-// the like); the profile's own fields replace base's.
-func (p *Profile) Compile(base *shaper.Config) (*shaper.Config, error) {
-	return p.compile(base)
+// Compile turns the profile into the Shape a connection's send direction
+// follows. The Shape may be shared by any number of connections; each
+// connection's seed, network and hooks are its own shaper.Config.
+func (p *Profile) Compile() (*shaper.Shape, error) {
+	return p.compile()
 }
 
-func (p *Profile) compile(base *shaper.Config) (*shaper.Config, error) {
-	cfg := &shaper.Config{}
-	if base != nil {
-		*cfg = *base
-	}
-	var seed [32]byte
-	if p.Seed != "" {
-		b, err := hex.DecodeString(p.Seed)
-		if err != nil || len(b) != 32 {
-			return nil, p.fieldError("", "seed", "want 64 hex digits")
-		}
-		copy(seed[:], b)
+func (p *Profile) compile() (*shaper.Shape, error) {
+	cfg := &shaper.Shape{}
+	seed, err := p.seed()
+	if err != nil {
+		return nil, err
 	}
 	dist := func(table, key, expr string) (padding.Dist, error) { return p.distField(table, key, expr, seed) }
-	var err error
 	h := &p.Handshake
 	if cfg.GarbageLen, err = dist("handshake", "garbage_len", h.GarbageLen); err != nil {
 		return nil, err
@@ -369,109 +281,34 @@ func (p *Profile) compile(base *shaper.Config) (*shaper.Config, error) {
 	}
 	cfg.MaxDecoyRatio = p.Limits.MaxDecoyRatio
 
-	mk, err := p.scheduleMaker(seed)
+	sched, err := p.compileSchedule(seed)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Schedule = mk
+	cfg.Schedule = sched.New
 	return cfg, nil
 }
 
-// scheduleMaker validates the [schedule] table by building a schedule for
-// each role once, and returns the factory the shaper calls per connection.
-func (p *Profile) scheduleMaker(seed [32]byte) (func(schedule.Role, *mrand.Rand) (schedule.Schedule, error), error) {
-	s := &p.Schedule
-	field := func(key string, err error) error {
-		var pe *schedule.ParamError
-		if errors.As(err, &pe) {
-			return p.fieldError("schedule", key, "%s = %v, want %s", pe.Param, pe.Value, pe.Want)
+// seed returns the profile's seed (zeros when it has none).
+func (p *Profile) seed() ([32]byte, error) {
+	var seed [32]byte
+	if p.Seed != "" {
+		b, err := hex.DecodeString(p.Seed)
+		if err != nil || len(b) != 32 {
+			return seed, p.fieldError("", "seed", "want 64 hex digits")
 		}
-		return p.fieldError("schedule", key, "%v", err)
+		copy(seed[:], b)
 	}
-	var mk func(schedule.Role, *mrand.Rand) (schedule.Schedule, error)
-	switch s.Kind {
-	case "", "immediate":
-		return nil, nil
-	case "constant-rate":
-		if s.Cell != 0 && s.Cell < v2core.PacketOverhead+2 {
-			return nil, p.fieldError("schedule", "cell", "%d bytes, want at least %d (one packet's framing and a data byte)", s.Cell, v2core.PacketOverhead+2)
-		}
-		params := schedule.ConstantRateParams{CellSize: s.Cell, Interval: s.Interval.Duration, IdleStop: s.IdleStop.Duration}
-		mk = func(schedule.Role, *mrand.Rand) (schedule.Schedule, error) { return schedule.NewConstantRate(params) }
-	case "video":
-		req, err := p.distField("schedule", "request_size", s.RequestSize, seed)
-		if err != nil {
-			return nil, err
-		}
-		if s.MTU != 0 && s.MTU < v2core.PacketOverhead+2 {
-			return nil, p.fieldError("schedule", "mtu", "%d, want at least %d", s.MTU, v2core.PacketOverhead+2)
-		}
-		mk = func(role schedule.Role, r *mrand.Rand) (schedule.Schedule, error) {
-			vp := schedule.VideoParams{
-				Role: role, SegmentDuration: s.Segment.Duration, Ladder: s.Ladder,
-				StartRung: s.StartRung, StartupSegments: s.StartupSegments, VBR: s.VBR,
-				MTU: s.MTU, QuietGap: s.QuietGap.Duration, IdleStop: s.IdleStop.Duration,
-				Rebuffer: s.Rebuffer, MaxBuffer: s.MaxBuffer.Duration,
-			}
-			if req != nil {
-				vp.RequestSize = req
-			}
-			return schedule.NewVideo(vp, r)
-		}
-	case "jitter":
-		gap, err := p.distField("schedule", "gap_us", s.GapMicros, seed)
-		if err != nil {
-			return nil, err
-		}
-		size, err := p.distField("schedule", "size", s.Size, seed)
-		if err != nil {
-			return nil, err
-		}
-		mk = func(_ schedule.Role, r *mrand.Rand) (schedule.Schedule, error) {
-			jp := schedule.JitterParams{}
-			if gap != nil {
-				jp.Gap = gap
-			}
-			if size != nil {
-				jp.Size = size
-			}
-			return schedule.NewJitter(jp, r)
-		}
-	case "replay":
-		if s.Trace == "" {
-			return nil, p.fieldError("schedule", "trace", "missing: replay needs a trace file")
-		}
-		path := s.Trace
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(p.dir, path)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, p.fieldError("schedule", "trace", "%v", err)
-		}
-		events, err := schedule.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			return nil, p.fieldError("schedule", "trace", "%v", err)
-		}
-		mk = func(role schedule.Role, _ *mrand.Rand) (schedule.Schedule, error) {
-			return schedule.NewReplay(schedule.ReplayParams{Trace: events, Role: role, Loop: s.Loop, LoopGap: s.LoopGap.Duration})
-		}
-	default:
-		return nil, p.fieldError("schedule", "kind", "%q, want %s", s.Kind, scheduleKindNames())
+	return seed, nil
+}
+
+// relPath returns a file name the profile gives, taken relative to the
+// profile's folder unless absolute.
+func (p *Profile) relPath(name string) string {
+	if filepath.IsAbs(name) {
+		return name
 	}
-	// Build once per role so bad parameters fail here, with a line.
-	for _, role := range []schedule.Role{schedule.Client, schedule.Server} {
-		if _, err := mk(role, mrand.New(mrand.NewPCG(1, 2))); err != nil {
-			var pe *schedule.ParamError
-			key := "kind"
-			if errors.As(err, &pe) {
-				key = scheduleKey(pe.Param)
-			}
-			return nil, field(key, err)
-		}
-	}
-	return mk, nil
+	return filepath.Join(p.dir, name)
 }
 
 func (p *Profile) distField(table, key, expr string, seed [32]byte) (padding.Dist, error) {
@@ -483,37 +320,6 @@ func (p *Profile) distField(table, key, expr string, seed [32]byte) (padding.Dis
 		return nil, p.fieldError(table, key, "%v", err)
 	}
 	return d, nil
-}
-
-// scheduleKey maps a schedule parameter's Go name to its profile key.
-func scheduleKey(param string) string {
-	switch param {
-	case "CellSize":
-		return "cell"
-	case "Interval":
-		return "interval"
-	case "IdleStop":
-		return "idle_stop"
-	case "SegmentDuration":
-		return "segment"
-	case "Ladder":
-		return "ladder"
-	case "StartRung":
-		return "start_rung"
-	case "StartupSegments":
-		return "startup_segments"
-	case "VBR":
-		return "vbr"
-	case "MTU":
-		return "mtu"
-	case "QuietGap":
-		return "quiet_gap"
-	case "MaxBuffer":
-		return "max_buffer"
-	case "LoopGap":
-		return "loop_gap"
-	}
-	return strings.ToLower(param)
 }
 
 // Source returns the profile file's text.

@@ -3,7 +3,6 @@ package profiles
 import (
 	"errors"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -21,7 +20,7 @@ func TestBuiltins_Parse(t *testing.T) {
 		if p.Name != name {
 			t.Errorf("%s: name field is %q", name, p.Name)
 		}
-		if _, err := p.Compile(nil); err != nil {
+		if _, err := p.Compile(); err != nil {
 			t.Errorf("%s: compile: %v", name, err)
 		}
 	}
@@ -52,6 +51,10 @@ func TestParse_Errors(t *testing.T) {
 		{"constant-rate key with video", "name = \"x\"\n[schedule]\ninterval = \"10ms\"\nkind = \"video\"\n", 3, "schedule.interval", `a key of constant-rate, not of kind "video"`},
 		{"key shared by two kinds", "name = \"x\"\n[schedule]\nkind = \"jitter\"\nidle_stop = \"30s\"\n", 4, "schedule.idle_stop", "a key of constant-rate and video"},
 		{"key without kind", "name = \"x\"\n[schedule]\ncell = 1448\n", 3, "schedule.cell", `not of kind "immediate" (which takes no other key)`},
+		{"video ladder descending", "name = \"x\"\n[schedule]\nkind = \"video\"\nladder = [730000, 365000]\n", 4, "schedule.ladder", "Ladder[1] = 365000"},
+		{"jitter bad dist", "name = \"x\"\n[schedule]\nkind = \"jitter\"\n\ngap_us = \"often\"\n", 5, "schedule.gap_us", "not a distribution"},
+		{"unknown field before kind", "name = \"x\"\n[schedule]\nkind = \"warp\"\ncel = 1\n", 4, "schedule.cel", "unknown field"},
+		{"schedule not a table", "name = \"x\"\nschedule = 5\n", 2, "schedule", "want a table"},
 		{"replay key with immediate", "name = \"x\"\n[schedule]\nkind = \"immediate\"\nloop = true\n", 4, "schedule.loop", "a key of replay"},
 	}
 	for _, c := range cases {
@@ -100,7 +103,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if _, err := p.Compile(nil); err != nil {
+		if _, err := p.Compile(); err != nil {
 			t.Fatalf("parsed but does not compile: %v", err)
 		}
 	})
@@ -151,7 +154,7 @@ func TestTraceDist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Compile(nil); err != nil {
+	if _, err := p.Compile(); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{"trace(nosuch.log,r)", "trace(../testdata/traces/data-df-wflib/10.log,x)", "trace(../go.mod,s)"} {
@@ -161,32 +164,28 @@ func TestTraceDist(t *testing.T) {
 	}
 }
 
-// TestScheduleKinds_Table: every [schedule] key of Profile belongs to at
-// least one kind in scheduleKinds, so none is rejected by every kind, and
-// every kind in the table is one scheduleMaker knows.
+// TestScheduleKinds_Table: every kind in the registry parses with only
+// kind set (and replay's required trace), and every key of every kind is
+// accepted under that kind, so none is rejected by every kind.
 func TestScheduleKinds_Table(t *testing.T) {
-	owned := map[string]bool{"kind": true}
-	for _, k := range scheduleKinds {
-		for _, key := range k.keys {
-			owned[key] = true
-		}
-		src := "name = \"x\"\n[schedule]\nkind = \"" + k.kind + "\"\n"
-		if k.kind == "replay" {
+	if got, want := strings.Join(kindNames(), ","), "immediate,constant-rate,jitter,replay,video"; got != want {
+		t.Errorf("kinds %s, want %s", got, want)
+	}
+	for _, name := range kindNames() {
+		src := "name = \"x\"\n[schedule]\nkind = \"" + name + "\"\n"
+		if name == "replay" {
 			src += "trace = \"../testdata/traces/data-df-wflib/10.log\"\n"
 		}
 		if _, err := parse("test.toml", ".", []byte(src)); err != nil {
-			t.Errorf("kind %q: %v", k.kind, err)
+			t.Errorf("kind %q: %v", name, err)
 		}
-	}
-	st := reflect.TypeOf(Profile{}.Schedule)
-	for i := range st.NumField() {
-		tag := st.Field(i).Tag.Get("toml")
-		if !owned[tag] {
-			t.Errorf("[schedule] key %q belongs to no kind in scheduleKinds", tag)
+		// Each key, set to a value of the wrong type, fails as a type
+		// error, not as a key of another kind: the kind reads it.
+		for _, key := range scheduleKinds[name].keys() {
+			_, err := parse("test.toml", ".", []byte(src+key+" = {}\n"))
+			if err == nil || strings.Contains(err.Error(), "not of kind") || strings.Contains(err.Error(), "unknown field") {
+				t.Errorf("kind %q, key %q: %v", name, key, err)
+			}
 		}
-		delete(owned, tag)
-	}
-	for key := range owned {
-		t.Errorf("scheduleKinds names %q, which is no [schedule] field", key)
 	}
 }

@@ -17,9 +17,10 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/bip324pt/bip324-pt/internal/fet"
+	"github.com/bip324pt/bip324-pt/eval/fet"
+	"github.com/bip324pt/bip324-pt/eval/wiretap"
+	"github.com/bip324pt/bip324-pt/internal/bridge"
 	"github.com/bip324pt/bip324-pt/internal/memconn"
-	"github.com/bip324pt/bip324-pt/internal/wiretap"
 	"github.com/bip324pt/bip324-pt/padding"
 	"github.com/bip324pt/bip324-pt/profiles"
 	"github.com/bip324pt/bip324-pt/schedule"
@@ -34,17 +35,18 @@ func compile(t testing.TB, name string, seed [32]byte) *shaper.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := p.Compile(&shaper.Config{Seed: seed})
+	shape, err := p.Compile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg
+	return &shaper.Config{Shape: shape, Seed: seed}
 }
 
 // wirePair is a shaped client and server over a buffered in-memory pipe
-// (256 KiB a direction, like loopback TCP), both ends tapped.
+// (256 KiB a direction, like loopback TCP), both ends tapped, each a byte
+// stream in the bridge's framing.
 type wirePair struct {
-	cli, srv *shaper.Conn
+	cli, srv *bridge.Conn
 	rec      *wiretap.Recorder
 	// socket writes each end made in its handshake, to skip in traces
 	cliHS, srvHS int
@@ -55,8 +57,8 @@ func newWirePair(t *testing.T, ccfg, scfg *shaper.Config) *wirePair {
 	a, b := memconn.Pipe(256 << 10)
 	rec := wiretap.New(time.Now(), 0)
 	p := &wirePair{
-		cli: shaper.Client(wiretap.Tap(a, rec, true), ccfg),
-		srv: shaper.Server(wiretap.Tap(b, rec, false), scfg),
+		cli: bridge.NewConn(shaper.Client(wiretap.Tap(a, rec, true), ccfg), nil),
+		srv: bridge.NewConn(shaper.Server(wiretap.Tap(b, rec, false), scfg), nil),
 		rec: rec,
 	}
 	errc := make(chan error, 1)
@@ -126,7 +128,7 @@ func (r *reader) count() int {
 // burst is a run of downstream writes with less than the quiet gap
 // between them.
 type burst struct {
-	start, end time.Time
+	start, end time.Duration
 	writes     int
 	bytes      int
 }
@@ -154,7 +156,7 @@ func TestWire_Video(t *testing.T) {
 		ccfg := compile(t, "video", [32]byte{'v', 1})
 		scfg := compile(t, "video", [32]byte{'v', 2})
 		// The model's parameters, as the profile compiled them.
-		s, err := scfg.Schedule(schedule.Server, mrand.New(mrand.NewPCG(1, 2)))
+		s, err := scfg.Shape.Schedule(schedule.Server, mrand.New(mrand.NewPCG(1, 2)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +191,7 @@ func TestWire_Video(t *testing.T) {
 		}
 		// The stream's end is one more write each way after this: the
 		// end-of-stream record, padded to the opportunity it takes.
-		closeAt := time.Now()
+		closeAt := time.Since(p.rec.Start())
 		if err := p.srv.Close(); err != nil {
 			t.Fatalf("server close: %v", err)
 		}
@@ -209,7 +211,7 @@ func TestWire_Video(t *testing.T) {
 		ev := p.rec.Events()
 		var ends []wiretap.Event
 		for i, e := range ev {
-			if !e.Time.Before(closeAt) {
+			if e.Time >= closeAt {
 				ends = ev[i:]
 				ev = ev[:i]
 				break
@@ -239,7 +241,7 @@ func TestWire_Video(t *testing.T) {
 		// Bursts: writes with less than the quiet gap between them.
 		var bursts []burst
 		for i, e := range dw {
-			if i == 0 || e.Time.Sub(dw[i-1].Time) >= vp.QuietGap {
+			if i == 0 || e.Time-dw[i-1].Time >= vp.QuietGap {
 				bursts = append(bursts, burst{start: e.Time})
 			}
 			b := &bursts[len(bursts)-1]
@@ -257,11 +259,11 @@ func TestWire_Video(t *testing.T) {
 		topLo, _ := segmentRange(vp, top)
 		largest := 0
 		for i, b := range bursts {
-			if d := b.end.Sub(b.start); d >= vp.SegmentDuration {
+			if d := b.end - b.start; d >= vp.SegmentDuration {
 				t.Errorf("burst %d lasted %v, a segment's duration or more", i, d)
 			}
 			if i > 0 {
-				gap := b.start.Sub(bursts[i-1].start)
+				gap := b.start - bursts[i-1].start
 				want := vp.SegmentDuration
 				if i < vp.StartupSegments {
 					want = vp.QuietGap // startup: the next request once a segment is in
@@ -289,7 +291,7 @@ func TestWire_Video(t *testing.T) {
 				t.Errorf("burst %d of %d bytes is not one segment at any rung", i, b.bytes)
 			}
 			largest = max(largest, b.bytes)
-			t.Logf("burst %d at %v: %d writes, %d bytes", i, b.start.Sub(start), b.writes, b.bytes)
+			t.Logf("burst %d at %v: %d writes, %d bytes", i, b.start, b.writes, b.bytes)
 		}
 		if largest < topLo {
 			t.Errorf("largest burst %d bytes: the ladder never reached its top (%d bytes a segment) with data waiting", largest, topLo)
@@ -304,8 +306,8 @@ func TestWire_Video(t *testing.T) {
 				t.Errorf("request %d of %d bytes, want %d..%d", i, e.Size, reqLo, reqHi)
 			}
 			if i < len(bursts) {
-				if d := bursts[i].start.Sub(e.Time); d < 0 || d > time.Millisecond {
-					t.Errorf("request %d at %v, burst at %v", i, e.Time.Sub(start), bursts[i].start.Sub(start))
+				if d := bursts[i].start - e.Time; d < 0 || d > time.Millisecond {
+					t.Errorf("request %d at %v, burst at %v", i, e.Time, bursts[i].start)
 				}
 			}
 		}
@@ -371,11 +373,12 @@ func firstFlights(t *testing.T, name string, n int) [][]byte {
 				var seed [32]byte
 				copy(seed[:], name)
 				binary.LittleEndian.PutUint64(seed[24:], uint64(i))
-				cfg, err := p.Compile(&shaper.Config{Seed: seed})
+				shape, err := p.Compile()
 				if err != nil {
 					errs <- err
 					return
 				}
+				cfg := &shaper.Config{Shape: shape, Seed: seed}
 				keySeed := seed
 				keySeed[23] = 'k'
 				cfg.Rand = mrand.NewChaCha8(keySeed)
@@ -555,7 +558,7 @@ func TestWire_BitcoinNoDecoys(t *testing.T) {
 			}
 			for _, side := range []struct {
 				name   string
-				c      *shaper.Conn
+				c      *bridge.Conn
 				hsWire int64
 			}{{"client", p.cli, cliHSWire}, {"server", p.srv, srvHSWire}} {
 				st := side.c.Stats()
@@ -612,7 +615,7 @@ func TestWire_SameSeed(t *testing.T) {
 			<-down.done
 			for _, d := range []wiretap.Dir{wiretap.Sent, wiretap.Received} {
 				for _, e := range wiretap.Filter(p.rec.Events(), d) {
-					fmt.Fprintf(&trace, "%c %v %d\n", d, e.Time.Sub(start), e.Size)
+					fmt.Fprintf(&trace, "%v %v %d\n", d, e.Time, e.Size)
 				}
 			}
 		})

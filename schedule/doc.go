@@ -48,7 +48,9 @@
 //
 // Each constructor validates its parameters, fills zero fields with the
 // documented defaults, and reports a [*ParamError] naming the field.
-// String gives the effective parameters.
+// Every schedule reports the effective parameters, defaults filled in,
+// with a Params method returning its own Params type ([Immediate.Params]
+// returns the empty [ImmediateParams]); String gives them in words.
 //
 // Sizes drawn from a distribution come from a [Sampler], which a
 // padding.Dist satisfies; this package imports only the standard library.

@@ -12,8 +12,16 @@ type Immediate struct {
 
 var _ Schedule = (*Immediate)(nil)
 
+// ImmediateParams is the parameters of [Immediate]: it has none. It
+// exists so that every schedule reports its parameters with a Params
+// method, as [ConstantRate.Params] does.
+type ImmediateParams struct{}
+
 // NewImmediate returns an Immediate schedule.
 func NewImmediate() *Immediate { return new(Immediate) }
+
+// Params returns the parameters, which are none.
+func (s *Immediate) Params() ImmediateParams { return ImmediateParams{} }
 
 // Next implements [Schedule]: {now, queued, false} while data waits
 // (Size at most MaxSize).

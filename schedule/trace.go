@@ -30,7 +30,10 @@ func (d Direction) String() string {
 	return fmt.Sprintf("Direction(%d)", uint8(d))
 }
 
-// TraceEvent is one line of a trace.
+// TraceEvent is one line of a trace. It is the project's one trace event
+// type: the wire recorder (eval/wiretap) records each write on a socket
+// as a TraceEvent, its time counted from the recorder's start, so a
+// recording is a trace that WriteTrace writes and Replay replays.
 type TraceEvent struct {
 	Time    time.Duration // since the start of the trace, >= 0
 	Dir     Direction

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bip324pt/bip324-pt/internal/bridge"
 	"github.com/bip324pt/bip324-pt/internal/memconn"
 	"github.com/bip324pt/bip324-pt/profiles"
 	"github.com/bip324pt/bip324-pt/shaper"
@@ -31,12 +32,15 @@ func compile(b *testing.B, name string) *shaper.Config {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg, err := p.Compile(nil)
+	shape, err := p.Compile()
 	if err != nil {
 		b.Fatal(err)
 	}
-	return cfg
+	return &shaper.Config{Shape: shape}
 }
+
+// stream frames a shaped connection as the bridge does: a byte stream.
+func stream(c *shaper.Conn) *bridge.Conn { return bridge.NewConn(c, nil) }
 
 // loopback is a TCP listener on 127.0.0.1 that hands out connected pairs.
 type loopback struct {
@@ -123,7 +127,7 @@ func BenchmarkThroughput(b *testing.B) {
 			switch name {
 			case "none":
 				cfg := compile(b, "none")
-				cli, srv = shaper.Client(a, cfg), shaper.Server(c, cfg)
+				cli, srv = stream(shaper.Client(a, cfg)), stream(shaper.Server(c, cfg))
 			case "plainv2core":
 				cli, srv = v2core.Client(a, nil), v2core.Server(c, nil)
 			}
@@ -306,7 +310,7 @@ func benchCBROpts(b *testing.B, conns int, tcp, baseline, rawDrain bool) {
 		} else {
 			ccfg := *base
 			ccfg.OnSend = l.onSend
-			cli, s := shaper.Client(a, &ccfg), shaper.Server(c, base)
+			cli, s := stream(shaper.Client(a, &ccfg)), stream(shaper.Server(c, base))
 			handshake(b, cli, s)
 			closers = append(closers, cli, s)
 			srv = s

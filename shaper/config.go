@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	mrand "math/rand/v2"
 	"time"
 
@@ -35,17 +34,11 @@ const (
 	maxChunk = 256 << 10
 )
 
-// Config says how a connection shapes its send direction. Profiles compile
-// into it ([profiles]); the zero value is plain BIP324 sent at once, in
-// Bitcoin Core's handshake style. A Config may be shared by any number of
-// connections and must not change while they run.
-type Config struct {
-	// Network salts the BIP324 keys. Zero means mainnet.
-	Network v2core.Network
-	// MaxContentLen caps a packet's contents from the peer; zero means
-	// Bitcoin Core's 4,000,013.
-	MaxContentLen int
-
+// Shape is what a profile compiles to ([profiles]): how one end shapes its
+// send direction, the handshake included. The zero Shape is plain BIP324
+// sent at once, in Bitcoin Core's handshake style. A Shape may be shared
+// by any number of connections and must not change while they run.
+type Shape struct {
 	// Schedule makes the send schedule of one connection, from the
 	// connection's role and its sampling source. Nil means
 	// [schedule.Immediate]: no timing change.
@@ -62,28 +55,22 @@ type Config struct {
 	// DecoySize draws the contents length of each handshake decoy. Nil
 	// means uniform over 0..1024.
 	DecoySize padding.Dist
-	// VersionContents are our version packet's contents: empty for
-	// Bitcoin peers, a negotiation between two bip324-pt ends.
-	VersionContents []byte
-	// GarbageHook, when set, makes the garbage instead of GarbageLen and
-	// Garbage: it appends to dst the garbage for our key, drawing its
-	// filler from r. Bridge authentication hides its mark here.
-	GarbageHook func(dst []byte, key *[v2core.EllswiftKeySize]byte, r *mrand.Rand) []byte
 
-	// PacketSize draws the largest contents (record byte included) of
-	// each data packet. Nil means DefaultMaxPacket. Samples are clamped
-	// to 2..4,000,013 (Bitcoin Core's limit).
+	// PacketSize draws the largest contents (header included) of each
+	// packet a stream is cut into. Nil means DefaultMaxPacket. Samples
+	// are clamped to 2..4,000,013 (Bitcoin Core's limit). Whole packets
+	// (Conn.WritePacket) are never cut.
 	PacketSize padding.Dist
 	// WriteSize draws the size of each write to the socket; the sender
-	// cuts its packets at these sizes, regardless of packet boundaries.
-	// Nil means one write per send opportunity.
+	// cuts its ciphertext at these sizes, regardless of packet
+	// boundaries. Nil means one write per send opportunity.
 	WriteSize padding.Dist
 	// FirstWriteSize, when at least 64, puts only that many bytes of the
 	// first flight (key and garbage) in the first write and the rest in
 	// the next. Zero sends the first flight in one write, as Bitcoin Core.
 	FirstWriteSize int
 
-	// QueueSize is the send queue in bytes; Write blocks while it is
+	// QueueSize is the send queue in bytes; writes block while it is
 	// full. Zero means DefaultQueueSize.
 	QueueSize int
 	// Linger bounds how long one socket write may stay blocked while
@@ -97,22 +84,20 @@ type Config struct {
 	// so far (plus one opportunity's worth); beyond it, opportunities
 	// carry real data only. Zero means no cap.
 	MaxDecoyRatio float64
+}
 
-	// Negotiate, when set, is called once the handshake is done with the
-	// contents of the peer's version packet, and returns the Config that
-	// shapes this connection's send side from then on (schedule, packet
-	// and write sizes, queue, linger, decoy cap); nil keeps this one. An
-	// error fails the handshake. A bridge applies the profile its client
-	// asked for this way.
-	Negotiate func(peerVersion []byte) (*Config, error)
-
-	// OnControl, when set, receives the peer's control records: packets
-	// whose record type is neither stream bytes nor end-of-stream, with
-	// the type and the bytes after it. It runs inside Read; an error
-	// ends the connection and is returned by Read. Nil makes such a
-	// record an error (ErrUnknownRecord). It is per connection: a
-	// negotiated Config does not replace it.
-	OnControl func(rec byte, body []byte) error
+// Config is one connection's wiring: its shape, the seed of its
+// decisions, its handshake hooks and its observers. The zero value is
+// plain BIP324 on mainnet, sent at once. A Config may be shared by
+// connections when its hooks allow it, and must not change while they run.
+type Config struct {
+	// Shape shapes our send direction. Nil means the zero Shape.
+	Shape *Shape
+	// Network salts the BIP324 keys. Zero means mainnet.
+	Network v2core.Network
+	// MaxContentLen caps a packet's contents from the peer; zero means
+	// Bitcoin Core's 4,000,013.
+	MaxContentLen int
 
 	// Seed seeds the connection's sampling source, so the same seed
 	// gives the same decisions. Zero means a fresh random seed for every
@@ -121,8 +106,28 @@ type Config struct {
 	Seed [32]byte
 	// Rand is the source of keys. Nil means crypto/rand.
 	Rand io.Reader
-	// Logger receives debug events. Nil means silent.
-	Logger *slog.Logger
+
+	// VersionContents are our version packet's contents: empty for
+	// Bitcoin peers, a negotiation between two bip324-pt ends.
+	VersionContents []byte
+	// GarbageMin is the least garbage this connection needs; lengths
+	// the shape draws below it are drawn again (a few times, then
+	// raised), so the rest of the distribution keeps its shape.
+	GarbageMin int
+	// MarkGarbage, when set, is given our garbage once the shape has
+	// drawn its length (at least GarbageMin) and filled it, with our
+	// key and the sampling source, and may rewrite it in place. Bridge
+	// authentication hides its mark here.
+	MarkGarbage func(garbage []byte, key *[v2core.EllswiftKeySize]byte, r *mrand.Rand)
+	// Negotiate, when set, is called once the handshake is done with the
+	// contents of the peer's version packet, and returns the Shape of our
+	// send direction from then on (nil keeps Shape) and a seed (zero
+	// keeps the connection's source; another reseeds it, so the seed
+	// fixes every decision from then on). An error fails the handshake.
+	// A bridge applies the profile and seed its client asked for this
+	// way.
+	Negotiate func(peerVersion []byte) (*Shape, [32]byte, error)
+
 	// OnSend, when set, is called by the send loop just before it fills
 	// each send opportunity, with the time the opportunity was due and
 	// the time it is being filled: actual minus due is how late the loop
@@ -136,22 +141,22 @@ type Config struct {
 var errNilConfig = errors.New("shaper: nil Config")
 
 // check validates the fields that can be wrong.
-func (c *Config) check() error {
-	if c.FirstWriteSize != 0 && c.FirstWriteSize < v2core.EllswiftKeySize {
-		return fmt.Errorf("shaper: FirstWriteSize %d is below the 64-byte key", c.FirstWriteSize)
+func (s *Shape) check() error {
+	if s.FirstWriteSize != 0 && s.FirstWriteSize < v2core.EllswiftKeySize {
+		return fmt.Errorf("shaper: FirstWriteSize %d is below the 64-byte key", s.FirstWriteSize)
 	}
-	if c.QueueSize < 0 {
-		return fmt.Errorf("shaper: negative QueueSize %d", c.QueueSize)
+	if s.QueueSize < 0 {
+		return fmt.Errorf("shaper: negative QueueSize %d", s.QueueSize)
 	}
-	if c.MaxDecoyRatio < 0 {
-		return fmt.Errorf("shaper: negative MaxDecoyRatio %v", c.MaxDecoyRatio)
+	if s.MaxDecoyRatio < 0 {
+		return fmt.Errorf("shaper: negative MaxDecoyRatio %v", s.MaxDecoyRatio)
 	}
 	return nil
 }
 
-// newRand returns the connection's sampling source.
-func (c *Config) newRand() *mrand.Rand {
-	seed := c.Seed
+// newRand returns a sampling source seeded with seed, or with a fresh
+// random seed when it is zero.
+func newRand(seed [32]byte) *mrand.Rand {
 	if seed == ([32]byte{}) {
 		if _, err := io.ReadFull(rand.Reader, seed[:]); err != nil {
 			panic("shaper: crypto/rand failed: " + err.Error())
@@ -162,43 +167,61 @@ func (c *Config) newRand() *mrand.Rand {
 
 // hooks shapes the handshake through v2core.Hooks.
 type hooks struct {
+	shape   *Shape
 	cfg     *Config
 	r       *mrand.Rand
 	garbage int // bytes of garbage sent, for the counters
 }
 
 func (h *hooks) AppendGarbage(dst []byte, key *[v2core.EllswiftKeySize]byte) []byte {
-	if h.cfg.GarbageHook != nil {
-		out := h.cfg.GarbageHook(dst, key, h.r)
-		h.garbage = len(out) - len(dst)
-		return out
-	}
-	n := v2core.MaxGarbageLen + 1
-	if h.cfg.GarbageLen != nil {
-		n = min(max(h.cfg.GarbageLen.Sample(h.r), 0), v2core.MaxGarbageLen)
-	} else {
-		n = h.r.IntN(n)
-	}
+	n := h.garbageLen()
 	start := len(dst)
 	dst = append(dst, make([]byte, n)...)
-	filler := h.cfg.Garbage
+	filler := h.shape.Garbage
 	if filler == nil {
 		filler = padding.RandomFiller{}
 	}
 	filler.Fill(h.r, dst[start:])
+	if h.cfg.MarkGarbage != nil {
+		h.cfg.MarkGarbage(dst[start:], key, h.r)
+	}
 	h.garbage = n
 	return dst
 }
 
+// garbageLen draws the garbage length from the shape, at least
+// GarbageMin: lengths below it are drawn again a few times, then raised.
+func (h *hooks) garbageLen() int {
+	least := min(max(h.cfg.GarbageMin, 0), v2core.MaxGarbageLen)
+	if least == 0 {
+		if h.shape.GarbageLen == nil {
+			return h.r.IntN(v2core.MaxGarbageLen + 1)
+		}
+		return min(max(h.shape.GarbageLen.Sample(h.r), 0), v2core.MaxGarbageLen)
+	}
+	n := least
+	for range 16 {
+		if h.shape.GarbageLen != nil {
+			n = h.shape.GarbageLen.Sample(h.r)
+		} else {
+			n = h.r.IntN(v2core.MaxGarbageLen + 1)
+		}
+		if n >= least && n <= v2core.MaxGarbageLen {
+			return n
+		}
+	}
+	return min(max(n, least), v2core.MaxGarbageLen)
+}
+
 func (h *hooks) HandshakeDecoys() []int {
-	if h.cfg.HandshakeDecoys == nil {
+	if h.shape.HandshakeDecoys == nil {
 		return nil
 	}
-	n := min(max(h.cfg.HandshakeDecoys.Sample(h.r), 0), 64)
+	n := min(max(h.shape.HandshakeDecoys.Sample(h.r), 0), 64)
 	sizes := make([]int, n)
 	for i := range sizes {
-		if h.cfg.DecoySize != nil {
-			sizes[i] = min(max(h.cfg.DecoySize.Sample(h.r), 0), maxDecoyPacket)
+		if h.shape.DecoySize != nil {
+			sizes[i] = min(max(h.shape.DecoySize.Sample(h.r), 0), maxDecoyPacket)
 		} else {
 			sizes[i] = h.r.IntN(1025)
 		}
@@ -207,3 +230,6 @@ func (h *hooks) HandshakeDecoys() []int {
 }
 
 func (h *hooks) VersionContents() []byte { return h.cfg.VersionContents }
+
+// FirstWriteSize says where v2core cuts our first flight (v2core.FirstWriteHook).
+func (h *hooks) FirstWriteSize() int { return h.shape.FirstWriteSize }

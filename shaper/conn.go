@@ -2,9 +2,7 @@ package shaper
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net"
 	"os"
@@ -16,58 +14,19 @@ import (
 	"github.com/bip324pt/bip324-pt/v2core"
 )
 
-// Record types: the first contents byte of every non-decoy packet between
-// two bip324-pt ends. BIP324 calls it the message-type byte; these are
-// short ids no BIP assigns (1-28 are the BIP's own, 29-37 proposed, see
-// v2core/testdata/message_type_ids.md), so a Bitcoin node that ever saw
-// such a packet would take it for an unknown message and ignore it.
-const (
-	// recordStream carries stream bytes: everything after the record
-	// byte.
-	recordStream = 0xff
-	// recordEnd ends the sender's stream, as a TCP FIN does: the
-	// receiver's Read returns io.EOF after the bytes before it. What
-	// follows the record byte is ignored (it pads the packet to the end
-	// of a send opportunity). Nothing follows it on the wire: no stream
-	// record, and no decoy either, so when both ends have ended their
-	// streams neither holds unread bytes and both closes are FINs.
-	recordEnd = 0xfe
-)
-
-// Other record types are control records between two bip324-pt ends,
-// handed to Config.OnControl; without one, a record this version does not
-// know is an error.
-
-// packetWire is the wire size of a record packet with body bytes after
-// its record byte.
-func packetWire(body int) int { return v2core.PacketOverhead + 1 + body }
-
 // readBufferSize is how much one read of the socket takes in: room for a
 // whole packet of the default size, so the decoder opens it straight from
 // this buffer without first copying it together.
 const readBufferSize = 2 * DefaultMaxPacket
 
-// ErrUnknownRecord is returned by Read when the peer sends a packet whose
-// record type this version does not know.
-var ErrUnknownRecord = errors.New("shaper: unknown record type from the peer")
+// ErrEnded is returned by writes after End.
+var ErrEnded = fmt.Errorf("shaper: write after End: %w", net.ErrClosed)
 
-// ErrTruncated is returned by Read when the connection ends without the
-// peer's end-of-stream record: the peer's stream was cut short (a reset,
-// a crash, or a machine in the middle), not ended. It wraps
-// io.ErrUnexpectedEOF.
-var ErrTruncated = fmt.Errorf("shaper: the peer's stream ended without its end-of-stream record: %w", io.ErrUnexpectedEOF)
-
-// ErrDataAfterEnd is returned by Read when the peer sends stream bytes
-// after its end-of-stream record.
-var ErrDataAfterEnd = errors.New("shaper: stream bytes after the peer's end-of-stream record")
-
-// ErrWriteClosed is returned by Write after CloseWrite.
-var ErrWriteClosed = fmt.Errorf("shaper: write after CloseWrite: %w", net.ErrClosed)
-
-// UnsentError is returned by Close when bytes that Write accepted could
-// not be delivered: the peer stopped taking bytes for longer than
-// Config.Linger, or the socket failed. Bytes counts them; they are also
-// in Stats.Dropped.
+// UnsentError is returned by Close when bytes that were queued could not
+// be delivered: the peer stopped taking bytes for longer than
+// Shape.Linger, or the socket failed. Bytes counts the packet bodies
+// (headers not included) that did not reach the socket; they are also in
+// Stats.Dropped.
 type UnsentError struct {
 	Bytes int64
 	Err   error // why, if known
@@ -85,7 +44,7 @@ func (e *UnsentError) Unwrap() error { return e.Err }
 // Unsent returns Bytes; ptspec finds it through this method.
 func (e *UnsentError) Unsent() int64 { return e.Bytes }
 
-// timeoutError is returned by Write when the write deadline passes while
+// timeoutError is returned by writes when the write deadline passes while
 // the queue is full.
 type timeoutError struct{}
 
@@ -94,35 +53,49 @@ func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 func (timeoutError) Unwrap() error   { return os.ErrDeadlineExceeded }
 
-// Conn is a shaped BIP324 connection: a net.Conn whose send side follows a
-// schedule. Write puts bytes in a bounded queue; one goroutine per
-// connection, with one timer, takes them out at each send opportunity,
-// seals them into packets, fills what the opportunity leaves with decoys,
-// and cuts the ciphertext into writes. Read decrypts the peer's packets and
-// drops its decoys.
+// Conn is a shaped BIP324 connection that carries packets: its send side
+// follows a schedule. Writes put packets in a bounded queue; one goroutine
+// per connection, with one timer, takes them out at each send
+// opportunity, seals them, fills what the opportunity leaves with decoys,
+// and cuts the ciphertext into writes. What is inside the packets is the
+// caller's: Bitcoin messages, or the bridge's stream records.
 //
-//	Write ─► queue ─► run: schedule.Next ─► seal data, then decoys ─► cut into writes ─► socket
-//	Read  ◄─ drop decoys, strip record byte ◄─ v2core.Decoder ◄───────────────────────── socket
+//	WritePacket, WriteStream, End ─► queue ─► run: schedule.Next ─► seal packets, then decoys ─► cut into writes ─► socket
+//	ReadPacket ◄─ drop decoys ◄─ v2core.Decoder ◄────────────────────────────────────────────────────────────────── socket
 //
-// The handshake runs on the first Read or Write, or on HandshakeContext.
-// Read and Write may be called concurrently.
+// The write policy cuts ciphertext, not packets: a packet larger than an
+// opportunity (a 4 MB block, say) goes out over as many opportunities as
+// it needs, each of exactly its size, so a constant rate stays exact.
+//
+// The handshake runs on the first read or write, or on HandshakeContext.
+// Reads and writes may be called concurrently.
 type Conn struct {
-	conn     net.Conn
+	conn     net.Conn // the socket
+	wire     *wireConn
+	vc       *v2core.Conn // BIP324 over wire
 	cfg      *Config
+	shape    *Shape
 	isClient bool
 
-	once  v2core.HandshakeOnce
-	sess  *v2core.Session
-	peerV []byte
+	// The handshake runs once; hs guards it, and established is set once
+	// it has succeeded.
+	hs struct {
+		sync.Mutex
+		done bool
+		err  error
+	}
+	established atomic.Bool
+	peerV       []byte
 
-	// The send side. Only run touches sched, rand and wbuf.
+	// The send side. Only run touches sched, rand, wbuf and wpkts.
 	q        *queue
 	sched    schedule.Schedule
 	rand     *mrand.Rand
-	wbuf     []byte
-	wpkts    []sealed // the data packets in wbuf, not yet written
+	wbuf     []byte // sealed ciphertext; wbuf[wstart:] is not yet written
+	wstart   int
+	wpkts    []sealed // the packets in wbuf[wstart:]
 	nextCut  int      // bytes left in the current write piece
-	ended    bool     // our end-of-stream record is on the wire
+	ended    bool     // our last packet is sealed: nothing follows it
 	dataSig  chan struct{}
 	spaceSig chan struct{}
 	recvSig  chan struct{}
@@ -131,33 +104,55 @@ type Conn struct {
 	// bounded by linger, and abort makes the loop stop at once.
 	closing atomic.Bool
 	abort   atomic.Bool
-	linger  time.Duration
-	endOnce sync.Once
 	closed  atomic.Bool
-	wdl     atomic.Pointer[time.Time] // write deadline for a Write blocked on the queue
+	linger  time.Duration
+	wdl     atomic.Pointer[time.Time] // write deadline for a write blocked on the queue
 	wdlSig  chan struct{}
 	sendErr atomic.Pointer[error]
 	recvd   atomic.Int64 // bytes read from the socket, not yet reported
 	// wakeOnRecv is set when the schedule reacts to received bytes; other
 	// schedules get them reported at their next wake-up.
-	wakeOnRecv bool
+	wakeOnRecv atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
-	onControl func(rec byte, body []byte) error
-
-	in struct {
-		sync.Mutex
-		r     *v2core.Reader
-		plain []byte
-		err   error
-		eof   bool // the peer's end-of-stream record came
-	}
 
 	stats counters
 }
 
-var _ net.Conn = (*Conn)(nil)
+// wireConn is the socket as v2core sees it: it counts what crosses it and
+// tells the send loop about received bytes once the handshake is done.
+type wireConn struct {
+	net.Conn
+	c *Conn
+}
+
+func (w *wireConn) Read(p []byte) (int, error) {
+	n, err := w.Conn.Read(p)
+	if n > 0 {
+		c := w.c
+		c.stats.wireIn.Add(int64(n))
+		if c.established.Load() {
+			c.recvd.Add(int64(n))
+			if c.wakeOnRecv.Load() {
+				signal(c.recvSig)
+			}
+		}
+	}
+	return n, err
+}
+
+func (w *wireConn) Write(p []byte) (int, error) {
+	if w.c.closing.Load() {
+		// Close waits for a peer that takes bytes, however slowly, but
+		// not for one that stopped reading.
+		w.Conn.SetWriteDeadline(time.Now().Add(w.c.linger))
+	}
+	n, err := w.Conn.Write(p)
+	w.c.stats.wireOut.Add(int64(n))
+	w.c.stats.writes.Add(1)
+	return n, err
+}
 
 // Client returns a shaped connection that initiates the BIP324 handshake
 // over conn. cfg may be nil for the zero Config.
@@ -170,17 +165,23 @@ func newConn(conn net.Conn, cfg *Config, client bool) *Conn {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	return &Conn{
-		conn:      conn,
-		cfg:       cfg,
-		isClient:  client,
-		onControl: cfg.OnControl,
-		dataSig:   make(chan struct{}, 1),
-		spaceSig:  make(chan struct{}, 1),
-		recvSig:   make(chan struct{}, 1),
-		loopDone:  make(chan struct{}),
-		wdlSig:    make(chan struct{}, 1),
+	shape := cfg.Shape
+	if shape == nil {
+		shape = &Shape{}
 	}
+	c := &Conn{
+		conn:     conn,
+		cfg:      cfg,
+		shape:    shape,
+		isClient: client,
+		dataSig:  make(chan struct{}, 1),
+		spaceSig: make(chan struct{}, 1),
+		recvSig:  make(chan struct{}, 1),
+		loopDone: make(chan struct{}),
+		wdlSig:   make(chan struct{}, 1),
+	}
+	c.wire = &wireConn{Conn: conn, c: c}
+	return c
 }
 
 // NetConn returns the underlying connection.
@@ -191,81 +192,60 @@ func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background(
 
 // HandshakeContext runs the shaped BIP324 handshake if it has not run, and
 // starts the send loop. Cancelling ctx interrupts it and leaves the
-// connection unusable.
+// connection unusable; so does v2core's handshake timeout (60 s, as
+// Bitcoin Core).
 func (c *Conn) HandshakeContext(ctx context.Context) error {
-	return c.once.Do(func() error {
-		err := v2core.Interruptible(ctx, c.conn, c.handshake)
-		if err != nil && ctx.Err() != nil {
-			err = fmt.Errorf("shaper: handshake: %w", err)
-		}
-		if err != nil {
-			c.conn.Close()
-			close(c.loopDone)
-			return err
-		}
-		go c.run()
-		return nil
-	})
-}
-
-func (c *Conn) handshake() error {
-	if err := c.cfg.check(); err != nil {
+	c.hs.Lock()
+	defer c.hs.Unlock()
+	if c.hs.done {
+		return c.hs.err
+	}
+	c.hs.done = true
+	err := c.handshake(ctx)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("shaper: handshake: %w", err)
+	}
+	if err != nil {
+		c.hs.err = err
+		c.conn.Close()
+		close(c.loopDone)
 		return err
 	}
-	c.rand = c.cfg.newRand()
+	c.established.Store(true)
+	go c.run()
+	return nil
+}
 
-	h := &hooks{cfg: c.cfg, r: c.rand}
+func (c *Conn) handshake(ctx context.Context) error {
+	if err := c.shape.check(); err != nil {
+		return err
+	}
+	c.rand = newRand(c.cfg.Seed)
+	h := &hooks{shape: c.shape, cfg: c.cfg, r: c.rand}
 	vcfg := &v2core.Config{
 		Network:       c.cfg.Network,
 		Rand:          c.cfg.Rand,
 		Hooks:         h,
 		MaxContentLen: c.cfg.MaxContentLen,
 	}
-	var hs *v2core.Handshake
-	var err error
 	if c.isClient {
-		hs, err = v2core.NewInitiator(vcfg)
+		c.vc = v2core.Client(c.wire, vcfg)
 	} else {
-		hs, err = v2core.NewResponder(vcfg)
+		c.vc = v2core.Server(c.wire, vcfg)
 	}
-	if err != nil {
+	if err := c.vc.HandshakeContext(ctx); err != nil {
 		return err
 	}
-	c.in.Lock()
-	defer c.in.Unlock()
-	c.in.r = v2core.NewReader(c.conn, readBufferSize)
-	c.in.r.OnRead = func(n int) {
-		c.stats.wireIn.Add(int64(n))
-		if c.sess != nil {
-			c.recvd.Add(int64(n))
-			if c.wakeOnRecv {
-				signal(c.recvSig)
-			}
-		}
-	}
-	err = c.in.r.Handshake(hs, func(out []byte, first bool) error {
-		if err := c.writeFlight(out, first); err != nil {
-			return err
-		}
-		if first {
-			c.stats.garbage.Add(int64(h.garbage))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	c.sess = hs.Session()
-	c.peerV = hs.PeerVersion()
-	c.stats.decoysIn.Store(int64(c.sess.Decoder().Decoys()))
+	c.stats.garbage.Store(int64(h.garbage))
+	c.peerV = c.vc.PeerVersion()
 	return c.startSendSide()
 }
 
-// startSendSide settles the send side's Config (negotiated or not) and
+// startSendSide settles the send side's Shape (negotiated or not) and
 // makes its schedule and queue.
 func (c *Conn) startSendSide() error {
 	if c.cfg.Negotiate != nil {
-		next, err := c.cfg.Negotiate(c.peerV)
+		next, seed, err := c.cfg.Negotiate(c.peerV)
 		if err != nil {
 			return fmt.Errorf("shaper: negotiation: %w", err)
 		}
@@ -273,15 +253,15 @@ func (c *Conn) startSendSide() error {
 			if err := next.check(); err != nil {
 				return err
 			}
-			// The negotiated seed, if any, fixes every decision from
-			// here on; the handshake's were drawn before it was known.
-			if next.Seed != ([32]byte{}) && next.Seed != c.cfg.Seed {
-				c.rand = next.newRand()
-			}
-			c.cfg = next
+			c.shape = next
+		}
+		// The negotiated seed fixes every decision from here on; the
+		// handshake's were drawn before it was known.
+		if seed != ([32]byte{}) {
+			c.rand = newRand(seed)
 		}
 	}
-	c.linger = c.cfg.Linger
+	c.linger = c.shape.Linger
 	if c.linger == 0 {
 		c.linger = DefaultLinger
 	}
@@ -289,8 +269,8 @@ func (c *Conn) startSendSide() error {
 	if c.isClient {
 		role = schedule.Client
 	}
-	if c.cfg.Schedule != nil {
-		s, err := c.cfg.Schedule(role, c.rand)
+	if c.shape.Schedule != nil {
+		s, err := c.shape.Schedule(role, c.rand)
 		if err != nil {
 			return fmt.Errorf("shaper: making the schedule: %w", err)
 		}
@@ -299,9 +279,9 @@ func (c *Conn) startSendSide() error {
 		c.sched = schedule.NewImmediate()
 	}
 	if r, ok := c.sched.(interface{ UsesReceived() bool }); ok {
-		c.wakeOnRecv = r.UsesReceived()
+		c.wakeOnRecv.Store(r.UsesReceived())
 	}
-	qs := c.cfg.QueueSize
+	qs := c.shape.QueueSize
 	if qs == 0 {
 		qs = DefaultQueueSize
 	}
@@ -309,56 +289,127 @@ func (c *Conn) startSendSide() error {
 	return nil
 }
 
-// writeFlight writes handshake bytes: the first flight whole, or split at
-// FirstWriteSize; later flights whole.
-func (c *Conn) writeFlight(b []byte, first bool) error {
-	if first && c.cfg.FirstWriteSize > 0 && len(b) > c.cfg.FirstWriteSize {
-		if err := c.writeRaw(b[:c.cfg.FirstWriteSize]); err != nil {
-			return err
-		}
-		b = b[c.cfg.FirstWriteSize:]
-	}
-	return c.writeRaw(b)
-}
-
+// writeRaw writes b to the socket, counted (and bounded while closing).
 func (c *Conn) writeRaw(b []byte) error {
-	if c.closing.Load() {
-		// Close waits for a peer that takes bytes, however slowly, but
-		// not for one that stopped reading.
-		c.conn.SetWriteDeadline(time.Now().Add(c.linger))
-	}
-	n, err := c.conn.Write(b)
-	c.stats.wireOut.Add(int64(n))
-	c.stats.writes.Add(1)
+	_, err := c.wire.Write(b)
 	return err
 }
 
 // SessionID returns the BIP324 session id once the handshake is done.
 func (c *Conn) SessionID() ([32]byte, bool) {
-	if !c.once.Succeeded() {
+	if !c.established.Load() {
 		return [32]byte{}, false
 	}
-	return c.sess.ID(), true
+	return c.vc.SessionID()
 }
 
 // PeerVersion returns the contents of the peer's version packet once the
 // handshake is done.
 func (c *Conn) PeerVersion() []byte {
-	if !c.once.Succeeded() {
+	if !c.established.Load() {
 		return nil
 	}
 	return c.peerV
 }
 
-// Write queues p for sending and returns once all of it is queued. It
-// blocks while the queue is full, until the write deadline. Errors from
-// the send loop (a failed socket write) are returned here. Part of the
-// net.Conn interface.
-func (c *Conn) Write(p []byte) (int, error) {
-	if err := c.Handshake(); err != nil {
+// checkHeader rejects headers longer than a BIP324 message type.
+func checkHeader(hdr []byte) error {
+	if len(hdr) > maxHeader {
+		return fmt.Errorf("shaper: packet header of %d bytes, more than %d", len(hdr), maxHeader)
+	}
+	return nil
+}
+
+// WriteStream queues p as stream bytes: one or more packets, each with
+// contents hdr followed by a piece of p, cut to fit the send
+// opportunities and Shape.PacketSize, so data goes out as soon as the
+// schedule lets any of it. A receiver joins the pieces. It returns once
+// all of p is queued, blocking while the queue is full, until the write
+// deadline. Errors from the send loop (a failed socket write) are
+// returned here.
+func (c *Conn) WriteStream(hdr, p []byte) (int, error) {
+	if err := checkHeader(hdr); err != nil {
 		return 0, err
 	}
 	n := 0
+	err := c.waitRoom(func() (bool, error) {
+		k, ok := c.q.pushStream(hdr, p[n:])
+		if !ok {
+			return false, c.closedErr()
+		}
+		n += k
+		if k > 0 {
+			signal(c.dataSig)
+		}
+		return n == len(p), nil
+	})
+	return n, err
+}
+
+// WritePacket queues one packet whose contents are hdr followed by body:
+// a Bitcoin message (hdr its message type, one short-id byte or 0x00 and
+// a 12-byte command), or a control record. It is never cut into several
+// packets; a packet larger than a send opportunity spans several. It
+// blocks while the queue has no room for it (a packet larger than the
+// whole queue waits until the queue is empty), until the write deadline.
+func (c *Conn) WritePacket(hdr, body []byte) error {
+	if err := checkHeader(hdr); err != nil {
+		return err
+	}
+	if len(hdr)+len(body) > v2core.MaxLengthField {
+		return fmt.Errorf("shaper: packet contents of %d bytes do not fit BIP324's length field", len(hdr)+len(body))
+	}
+	return c.waitRoom(func() (bool, error) {
+		ok, full := c.q.pushPacket(hdr, body, false)
+		if ok {
+			signal(c.dataSig)
+			return true, nil
+		}
+		if full {
+			return false, nil
+		}
+		return false, c.closedErr()
+	})
+}
+
+// End queues our last packet: contents hdr followed by padding up to the
+// end of the send opportunity it goes in (its padding counts as decoy
+// bytes). Nothing is sent after it, not even a decoy, so a peer that
+// reads up to it holds no unread bytes from us. Later writes fail with
+// ErrEnded. End returns at once; Close waits for the delivery.
+func (c *Conn) End(hdr []byte) error {
+	if err := checkHeader(hdr); err != nil {
+		return err
+	}
+	if err := c.Handshake(); err != nil {
+		return err
+	}
+	ok, _ := c.q.pushPacket(hdr, nil, true)
+	if !ok {
+		return c.closedErr()
+	}
+	signal(c.dataSig)
+	if ep := c.sendErr.Load(); ep != nil {
+		return *ep
+	}
+	return nil
+}
+
+// closedErr is the error of a write to a closed queue.
+func (c *Conn) closedErr() error {
+	if c.closed.Load() {
+		return fmt.Errorf("shaper: write: %w", net.ErrClosed)
+	}
+	return ErrEnded
+}
+
+// waitRoom runs the handshake, then push until it reports done or an
+// error, waiting for room in the queue between tries, until the write
+// deadline.
+func (c *Conn) waitRoom(push func() (done bool, err error)) error {
+	if err := c.Handshake(); err != nil {
+		return err
+	}
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -367,30 +418,20 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}()
 	for {
 		if c.closed.Load() {
-			return n, fmt.Errorf("shaper: write: %w", net.ErrClosed)
+			return fmt.Errorf("shaper: write: %w", net.ErrClosed)
 		}
 		if ep := c.sendErr.Load(); ep != nil {
-			return n, *ep
+			return *ep
 		}
-		k, ok := c.q.push(p[n:])
-		if !ok {
-			if c.closed.Load() {
-				return n, fmt.Errorf("shaper: write: %w", net.ErrClosed)
-			}
-			return n, ErrWriteClosed
-		}
-		n += k
-		if k > 0 {
-			signal(c.dataSig)
-		}
-		if n == len(p) {
-			return n, nil
+		done, err := push()
+		if err != nil || done {
+			return err
 		}
 		var deadline <-chan time.Time
 		if d := c.wdl.Load(); d != nil && !d.IsZero() {
 			wait := time.Until(*d)
 			if wait <= 0 {
-				return n, timeoutError{}
+				return timeoutError{}
 			}
 			if timer == nil {
 				timer = time.NewTimer(wait)
@@ -415,146 +456,47 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// Read returns stream bytes from the peer's packets; decoys are dropped.
-// It returns io.EOF once the peer has ended its stream (CloseWrite or
-// Close), and ErrTruncated when the connection ends without that. A read
-// timeout may be retried; every other error is final. Part of the
-// net.Conn interface.
-func (c *Conn) Read(p []byte) (int, error) {
+// ReadPacket returns the contents of the peer's next packet that is not a
+// decoy; decoys are dropped and counted. The slice is valid until the next
+// ReadPacket. It returns io.EOF when the connection ends cleanly between
+// packets, io.ErrUnexpectedEOF in the middle of one. A read timeout may be
+// retried; every other error is final, and a protocol error (a bad tag, a
+// length over the limit) closes the socket.
+func (c *Conn) ReadPacket() ([]byte, error) {
 	if err := c.Handshake(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	if len(p) == 0 {
-		return 0, nil
+	b, err := c.vc.ReadPacket()
+	if err == nil {
+		c.stats.dataIn.Add(int64(len(b)))
 	}
-	c.in.Lock()
-	defer c.in.Unlock()
-	for len(c.in.plain) == 0 {
-		if c.in.eof {
-			return 0, io.EOF
-		}
-		if err := c.nextRecordLocked(); err != nil {
-			return 0, err
-		}
-	}
-	n := copy(p, c.in.plain)
-	c.in.plain = c.in.plain[n:]
-	c.stats.dataIn.Add(int64(n))
-	return n, nil
+	return b, err
 }
 
-func (c *Conn) nextRecordLocked() error {
-	for {
-		if c.in.err != nil {
-			return c.in.err
-		}
-		pkt, err := c.in.r.Next()
-		if err != nil {
-			if err == io.EOF {
-				// A clean end of the socket, but not of the stream.
-				c.in.err = ErrTruncated
-				return c.in.err
-			}
-			if v2core.IsProtocolError(err) {
-				c.in.err = err
-				c.conn.Close()
-			}
-			return err
-		}
-		switch {
-		case pkt.Ignore:
-			c.stats.decoysIn.Add(1)
-		case len(pkt.Contents) == 0:
-		case pkt.Contents[0] == recordStream:
-			if c.in.eof {
-				return c.failReadLocked(ErrDataAfterEnd)
-			}
-			c.in.plain = pkt.Contents[1:]
-			return nil
-		case pkt.Contents[0] == recordEnd:
-			c.in.eof = true
-			return nil
-		case c.onControl != nil:
-			if err := c.onControl(pkt.Contents[0], pkt.Contents[1:]); err != nil {
-				return c.failReadLocked(err)
-			}
-		default:
-			return c.failReadLocked(ErrUnknownRecord)
-		}
-	}
-}
-
-// failReadLocked makes err final for Read and closes the socket.
-func (c *Conn) failReadLocked(err error) error {
-	c.in.err = err
-	c.conn.Close()
-	return err
-}
-
-// CloseWrite ends our send direction, as a TCP half-close does: what Write
-// has queued goes out at the schedule's pace, then an end-of-stream
-// record, after which the peer's Read returns io.EOF. Read goes on until
-// the peer ends its own stream. CloseWrite returns at once; Close waits
-// for the delivery. Later Writes fail with ErrWriteClosed.
-func (c *Conn) CloseWrite() error {
-	if err := c.Handshake(); err != nil {
-		return err
-	}
-	c.endStream()
-	if ep := c.sendErr.Load(); ep != nil {
-		return *ep
-	}
-	return nil
-}
-
-// endStream queues our end-of-stream record after everything queued.
-func (c *Conn) endStream() {
-	c.endOnce.Do(func() {
-		c.q.pushControl(recordEnd, nil, true)
-		signal(c.dataSig)
-	})
-}
-
-// SendControl queues a control record of type rec, which must not be one
-// of the shaper's own (0xfe, 0xff), after the bytes written so far. The
-// peer's Config.OnControl receives it. It fails once our stream has ended.
-func (c *Conn) SendControl(rec byte, body []byte) error {
-	if rec == recordStream || rec == recordEnd {
-		return fmt.Errorf("shaper: record type %#x is the shaper's own", rec)
-	}
-	if err := c.Handshake(); err != nil {
-		return err
-	}
-	if !c.q.pushControl(rec, append([]byte(nil), body...), false) {
-		return ErrWriteClosed
-	}
-	signal(c.dataSig)
-	return nil
-}
-
-// Close ends our stream if CloseWrite has not, waits until everything
-// queued has gone to the socket, followed by the end-of-stream record, and
-// closes the socket. A peer that takes bytes at any pace gets them all;
-// only a socket write blocked for Config.Linger (the peer stopped
-// reading) or a failed one cuts delivery short, and then Close returns an
-// *UnsentError with the count. Part of the net.Conn interface.
+// Close waits until everything queued has gone to the socket (End's last
+// packet included, if End was called), and closes the socket. A peer that
+// takes bytes at any pace gets them all; only a socket write blocked for
+// Shape.Linger (the peer stopped reading) or a failed one cuts delivery
+// short, and then Close returns an *UnsentError with the count. With a
+// negative Linger it drops the queue and closes at once.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		// Waits for a handshake in progress; one that never started
 		// now never will.
-		c.once.Do(func() error {
+		c.hs.Lock()
+		if !c.hs.done {
+			c.hs.done, c.hs.err = true, fmt.Errorf("shaper: %w", net.ErrClosed)
 			close(c.loopDone)
-			return net.ErrClosed
-		})
-		if !c.once.Succeeded() {
+		}
+		c.hs.Unlock()
+		if !c.established.Load() {
 			c.closeErr = c.conn.Close()
 			return
 		}
-		c.endStream()
 		c.q.close()
 		c.closing.Store(true)
-		if c.cfg.Linger < 0 {
+		if c.shape.Linger < 0 {
 			c.abort.Store(true)
 			c.conn.SetWriteDeadline(time.Unix(1, 0))
 		} else {
@@ -569,8 +511,8 @@ func (c *Conn) Close() error {
 		if ep := c.sendErr.Load(); ep != nil {
 			sendErr = *ep
 		}
-		// A failed write that lost no stream byte (the peer had closed
-		// and our end-of-stream record found no reader) is no error:
+		// A failed write that lost no body byte (the peer had closed and
+		// only our last, empty packet found no reader) is no error:
 		// everything the peer wanted arrived.
 		switch {
 		case c.stats.dropped.Load() > 0:
@@ -582,27 +524,25 @@ func (c *Conn) Close() error {
 	return c.closeErr
 }
 
-// LocalAddr is part of the net.Conn interface.
+// LocalAddr returns the local address of the socket.
 func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
 
-// RemoteAddr is part of the net.Conn interface.
+// RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 
-// SetDeadline sets the read and write deadlines. Part of the net.Conn
-// interface.
+// SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
 	c.SetWriteDeadline(t)
 	return c.SetReadDeadline(t)
 }
 
-// SetReadDeadline sets the deadline for Read. Part of the net.Conn
-// interface.
+// SetReadDeadline sets the deadline for ReadPacket.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
 
-// SetWriteDeadline sets the deadline for Write to queue its bytes. The
+// SetWriteDeadline sets the deadline for writes to queue their bytes. The
 // send loop writes to the socket on its own schedule, so the deadline
-// bounds how long Write waits for room in the queue, not when the bytes
-// reach the wire. Part of the net.Conn interface.
+// bounds how long a write waits for room in the queue, not when the bytes
+// reach the wire.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.wdl.Store(&t)
 	signal(c.wdlSig)

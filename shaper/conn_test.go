@@ -15,8 +15,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/bip324pt/bip324-pt/eval/wiretap"
 	"github.com/bip324pt/bip324-pt/internal/memconn"
-	"github.com/bip324pt/bip324-pt/internal/wiretap"
 	"github.com/bip324pt/bip324-pt/schedule"
 	"github.com/bip324pt/bip324-pt/v2core"
 )
@@ -29,7 +29,7 @@ func cbr(cell int, interval time.Duration) func(schedule.Role, *mrand.Rand) (sch
 
 // pair is a shaped client and server over a net.Pipe, both tapped.
 type pair struct {
-	cli, srv *Conn
+	cli, srv *stream
 	rec      *wiretap.Recorder
 	// handshake writes of each side, to skip in the trace
 	cliHS, srvHS int
@@ -42,8 +42,8 @@ func newPair(t *testing.T, ccfg, scfg *Config) *pair {
 	a, b := memconn.Pipe(256 << 10)
 	rec := wiretap.New(time.Now(), 0)
 	p := &pair{
-		cli: Client(wiretap.Tap(a, rec, true), ccfg),
-		srv: Server(wiretap.Tap(b, rec, false), scfg),
+		cli: newStream(Client(wiretap.Tap(a, rec, true), ccfg)),
+		srv: newStream(Server(wiretap.Tap(b, rec, false), scfg)),
 		rec: rec,
 	}
 	errc := make(chan error, 1)
@@ -111,7 +111,7 @@ func writesAfter(ev []wiretap.Event, d wiretap.Dir, skip int) []wiretap.Event {
 func TestConn_ConstantRate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const cell, tick = 1448, 10 * time.Millisecond
-		cfg := &Config{Schedule: cbr(cell, tick), Seed: [32]byte{1}}
+		cfg := &Config{Shape: &Shape{Schedule: cbr(cell, tick)}, Seed: [32]byte{1}}
 		p := newPair(t, cfg, cfg)
 		got := drain(p.srv)
 		back := drain(p.cli)
@@ -168,7 +168,7 @@ func TestConn_ConstantRate(t *testing.T) {
 				t.Fatalf("cell %d is %d bytes, want %d", i, c.Size, cell)
 			}
 			if i > 0 {
-				if gap := c.Time.Sub(cells[i-1].Time); gap != tick {
+				if gap := c.Time - cells[i-1].Time; gap != tick {
 					t.Fatalf("cell %d came %v after the previous, want %v", i, gap, tick)
 				}
 			}
@@ -202,7 +202,7 @@ func TestConn_ConstantRate(t *testing.T) {
 func TestConn_None(t *testing.T) {
 	testutil.VerifyNoLeaks(t)
 	a, b := testutil.TCPPair(t)
-	cli, srv := Client(a, nil), Server(b, nil)
+	cli, srv := newStream(Client(a, nil)), newStream(Server(b, nil))
 	data := make([]byte, 3<<20)
 	mrand.NewChaCha8([32]byte{3}).Read(data)
 	var wg sync.WaitGroup
@@ -246,7 +246,7 @@ func TestConn_SameSeedSameDecisions(t *testing.T) {
 			jit := func(_ schedule.Role, r *mrand.Rand) (schedule.Schedule, error) {
 				return schedule.NewJitter(schedule.JitterParams{}, r)
 			}
-			cfg := &Config{Schedule: jit, Seed: [32]byte{seed}}
+			cfg := &Config{Shape: &Shape{Schedule: jit}, Seed: [32]byte{seed}}
 			p := newPair(t, cfg, cfg)
 			got := drain(p.srv)
 			back := drain(p.cli)
@@ -258,7 +258,7 @@ func TestConn_SameSeedSameDecisions(t *testing.T) {
 			<-back.done
 			start := p.rec.Events()[0].Time
 			for _, e := range wiretap.Filter(p.rec.Events(), wiretap.Sent) {
-				out = append(out, fmt.Sprintf("%v %d", e.Time.Sub(start), e.Size))
+				out = append(out, fmt.Sprintf("%v %d", e.Time-start, e.Size))
 			}
 		})
 		return out
@@ -280,7 +280,7 @@ func TestConn_SameSeedSameDecisions(t *testing.T) {
 // queue size.
 func TestConn_SlowReader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := &Config{QueueSize: 64 << 10, Linger: -1}
+		cfg := &Config{Shape: &Shape{QueueSize: 64 << 10, Linger: -1}}
 		p := newPair(t, cfg, &Config{})
 		p.cli.SetWriteDeadline(time.Now().Add(time.Second))
 		n, err := p.cli.Write(make([]byte, 50<<20))
@@ -304,8 +304,8 @@ func TestConn_SlowReader(t *testing.T) {
 func TestConn_Close(t *testing.T) {
 	testutil.VerifyNoLeaks(t)
 	a, b := testutil.TCPPair(t)
-	cfg := &Config{Schedule: cbr(512, time.Millisecond)}
-	cli, srv := Client(a, cfg), Server(b, cfg)
+	cfg := &Config{Shape: &Shape{Schedule: cbr(512, time.Millisecond)}}
+	cli, srv := newStream(Client(a, cfg)), newStream(Server(b, cfg))
 	go srv.Handshake()
 	if _, err := cli.Write([]byte("hello")); err != nil {
 		t.Fatal(err)
@@ -326,11 +326,13 @@ func TestConn_Close(t *testing.T) {
 func TestConn_HandshakeShaping(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := &Config{
-			GarbageLen:      fixedDist(1000),
-			HandshakeDecoys: fixedDist(3),
-			DecoySize:       fixedDist(100),
+			Shape: &Shape{
+				GarbageLen:      fixedDist(1000),
+				HandshakeDecoys: fixedDist(3),
+				DecoySize:       fixedDist(100),
+				FirstWriteSize:  100,
+			},
 			VersionContents: []byte("profile=cbr"),
-			FirstWriteSize:  100,
 			Seed:            [32]byte{9},
 		}
 		p := newPair(t, cfg, &Config{})
@@ -360,12 +362,12 @@ func TestConn_HandshakeShaping(t *testing.T) {
 func TestConn_Negotiate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var asked []byte
-		scfg := &Config{Negotiate: func(v []byte) (*Config, error) {
+		scfg := &Config{Negotiate: func(v []byte) (*Shape, [32]byte, error) {
 			asked = append([]byte(nil), v...)
 			if string(v) != "cbr please" {
-				return nil, errors.New("unknown request")
+				return nil, [32]byte{}, errors.New("unknown request")
 			}
-			return &Config{Schedule: cbr(600, 5*time.Millisecond)}, nil
+			return &Shape{Schedule: cbr(600, 5*time.Millisecond)}, [32]byte{}, nil
 		}}
 		p := newPair(t, &Config{VersionContents: []byte("cbr please")}, scfg)
 		back := drain(p.cli)
@@ -393,7 +395,7 @@ func TestConn_Negotiate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b := memconn.Pipe(1 << 16)
 		cli := Client(a, &Config{VersionContents: []byte("warp 9")})
-		srv := Server(b, &Config{Negotiate: func([]byte) (*Config, error) { return nil, errors.New("no") }})
+		srv := Server(b, &Config{Negotiate: func([]byte) (*Shape, [32]byte, error) { return nil, [32]byte{}, errors.New("no") }})
 		go cli.Handshake()
 		if err := srv.Handshake(); err == nil || !strings.Contains(err.Error(), "negotiation") {
 			t.Fatalf("server handshake: %v", err)
@@ -407,7 +409,7 @@ func TestConn_Negotiate(t *testing.T) {
 // still goes out.
 func TestConn_MaxDecoyRatio(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := &Config{Schedule: cbr(1000, 10*time.Millisecond), MaxDecoyRatio: 2}
+		cfg := &Config{Shape: &Shape{Schedule: cbr(1000, 10*time.Millisecond), MaxDecoyRatio: 2}}
 		p := newPair(t, cfg, &Config{})
 		got := drain(p.srv)
 		back := drain(p.cli)
@@ -438,7 +440,7 @@ func TestConn_MaxDecoyRatio(t *testing.T) {
 // rate; writes after it fail; and each end's stream ends on its own.
 func TestConn_CloseWrite(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := &Config{Schedule: cbr(1448, 10*time.Millisecond)}
+		cfg := &Config{Shape: &Shape{Schedule: cbr(1448, 10*time.Millisecond)}}
 		p := newPair(t, cfg, cfg)
 		if _, err := p.cli.Write([]byte("hello")); err != nil {
 			t.Fatal(err)
@@ -446,8 +448,8 @@ func TestConn_CloseWrite(t *testing.T) {
 		if err := p.cli.CloseWrite(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.cli.Write([]byte("x")); !errors.Is(err, ErrWriteClosed) {
-			t.Errorf("write after CloseWrite: %v, want ErrWriteClosed", err)
+		if _, err := p.cli.Write([]byte("x")); !errors.Is(err, ErrEnded) {
+			t.Errorf("write after End: %v, want ErrEnded", err)
 		}
 		got, err := io.ReadAll(p.srv)
 		if err != nil || string(got) != "hello" {
@@ -478,25 +480,24 @@ func TestConn_CloseWrite(t *testing.T) {
 	})
 }
 
-// TestConn_Truncated: a connection that ends without the peer's
-// end-of-stream record is reported as cut short, not as an end.
-func TestConn_Truncated(t *testing.T) {
+// TestConn_EOF: a connection that ends between packets gives io.EOF from
+// ReadPacket (whether the stream ended is its caller's framing to say).
+func TestConn_EOF(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPair(t, nil, nil)
-		if _, err := p.srv.Write([]byte("partial")); err != nil {
+		if err := p.srv.WritePacket([]byte{7}, []byte("partial")); err != nil {
 			t.Fatal(err)
 		}
-		buf := make([]byte, 7)
-		if _, err := io.ReadFull(p.cli, buf); err != nil {
-			t.Fatal(err)
+		b, err := p.cli.ReadPacket()
+		if err != nil || string(b) != "\x07partial" {
+			t.Fatalf("ReadPacket = %q, %v", b, err)
 		}
-		p.srv.NetConn().Close() // a crash or a reset: no end-of-stream record
-		_, err := p.cli.Read(buf)
-		if !errors.Is(err, ErrTruncated) || !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatalf("read = %v, want ErrTruncated", err)
+		p.srv.NetConn().Close()
+		if _, err := p.cli.ReadPacket(); err != io.EOF {
+			t.Fatalf("ReadPacket = %v, want io.EOF", err)
 		}
-		p.cli.Close()
-		p.srv.Close()
+		p.cli.Conn.Close()
+		p.srv.Conn.Close()
 	})
 }
 
@@ -505,7 +506,7 @@ func TestConn_Truncated(t *testing.T) {
 // every byte arrives: the linger bounds only a peer that stops reading.
 func TestConn_CloseDeliversAll(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := &Config{Schedule: cbr(1448, 10*time.Millisecond), Linger: time.Second}
+		cfg := &Config{Shape: &Shape{Schedule: cbr(1448, 10*time.Millisecond), Linger: time.Second}}
 		p := newPair(t, cfg, cfg)
 		got := drain(p.srv)
 		const total = 1 << 20
@@ -532,5 +533,64 @@ func TestConn_CloseDeliversAll(t *testing.T) {
 			t.Errorf("stats: %d delivered, %d dropped", st.DataOut, st.Dropped)
 		}
 		p.srv.Close()
+	})
+}
+
+// TestConn_LargeMessageConstantRate: a 4 MB message, one packet, spans
+// thousands of constant-rate cells, every one of them exactly the cell
+// size (the write policy cuts ciphertext, not messages), and arrives
+// whole, in order with the small messages around it, with its type.
+func TestConn_LargeMessageConstantRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const cell, tick = 1448, 10 * time.Millisecond
+		cfg := &Config{Shape: &Shape{Schedule: cbr(cell, tick), QueueSize: 1 << 20}}
+		p := newPair(t, cfg, &Config{})
+		block := make([]byte, 4_000_000)
+		mrand.NewChaCha8([32]byte{4}).Read(block)
+		msgs := []struct {
+			typ  byte
+			body []byte
+		}{{1, []byte("before")}, {2, block}, {3, []byte("after")}}
+		done := make(chan error, 1)
+		go func() {
+			for _, m := range msgs {
+				if err := p.cli.WritePacket([]byte{m.typ}, m.body); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		for i, m := range msgs {
+			got, err := p.srv.ReadPacket()
+			if err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+			if got[0] != m.typ || !bytes.Equal(got[1:], m.body) {
+				t.Fatalf("message %d: type %d, %d bytes; want type %d, %d bytes", i, got[0], len(got)-1, m.typ, len(m.body))
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // a few idle cells too
+		cells := writesAfter(p.rec.Events(), wiretap.Sent, p.cliHS)
+		if min := (4_000_000 + 21) / cell; len(cells) < min {
+			t.Fatalf("%d cells, want at least %d for the block", len(cells), min)
+		}
+		for i, c := range cells {
+			if c.Size != cell {
+				t.Fatalf("cell %d of %d is %d bytes, want %d", i, len(cells), c.Size, cell)
+			}
+			if i > 0 && c.Time-cells[i-1].Time != tick {
+				t.Fatalf("cell %d came %v after the previous, want %v", i, c.Time-cells[i-1].Time, tick)
+			}
+		}
+		st := p.cli.Stats()
+		if want := int64(len("before") + len(block) + len("after")); st.DataOut != want || st.Packets != 3 {
+			t.Errorf("DataOut %d in %d packets, want %d in 3", st.DataOut, st.Packets, want)
+		}
+		p.cli.Conn.Close()
+		p.srv.Conn.Close()
 	})
 }

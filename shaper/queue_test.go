@@ -22,7 +22,7 @@ func TestQueue_Model(t *testing.T) {
 					p[i] = next
 					next++
 				}
-				n, ok := q.push(p)
+				n, ok := q.pushStream([]byte{0xff}, p)
 				if !ok {
 					t.Fatal("push on an open queue failed")
 				}
@@ -38,7 +38,9 @@ func TestQueue_Model(t *testing.T) {
 					t.Fatalf("max %d: peek(%d) differs", max, k)
 				}
 				pop := r.IntN(len(got) + 1)
-				q.pop(pop)
+				if pop > 0 {
+					q.take(pop)
+				}
 				model = model[pop:]
 			}
 			if q.len() != len(model) || len(q.buf) > max {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/bip324pt/bip324-pt/eval"
-	"github.com/bip324pt/bip324-pt/internal/wiretap"
+	"github.com/bip324pt/bip324-pt/eval/wiretap"
 )
 
 const demoHelp = `Usage: bip324-pt demo [flags]

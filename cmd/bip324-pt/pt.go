@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	pt "gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib"
@@ -35,23 +36,39 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// shaping compiles a profile, with seedHex (64 hex digits or empty) as the
-// sample seed.
-func shaping(name, seedHex string) (*shaper.Config, [32]byte, error) {
+// shapes holds each profile compiled once: a Shape is shared by every
+// connection that uses it.
+var shapes sync.Map // name -> shapeEntry
+
+type shapeEntry struct {
+	shape   *shaper.Shape
+	request bool // the profile sends a version-packet request
+}
+
+// shaping returns the compiled profile name (compiled once), and seedHex
+// (64 hex digits or empty) as a seed.
+func shaping(name, seedHex string) (*shaper.Shape, bool, [32]byte, error) {
 	var seed [32]byte
 	if seedHex != "" {
 		b, err := hex.DecodeString(seedHex)
 		if err != nil || len(b) != 32 {
-			return nil, seed, errors.New("seed= wants 64 hex digits")
+			return nil, false, seed, errors.New("seed= wants 64 hex digits")
 		}
 		copy(seed[:], b)
 	}
+	if e, ok := shapes.Load(name); ok {
+		return e.(shapeEntry).shape, e.(shapeEntry).request, seed, nil
+	}
 	p, err := profiles.Load(name)
 	if err != nil {
-		return nil, seed, err
+		return nil, false, seed, err
 	}
-	cfg, err := p.Compile(&shaper.Config{Seed: seed})
-	return cfg, seed, err
+	shape, err := p.Compile()
+	if err != nil {
+		return nil, false, seed, err
+	}
+	e, _ := shapes.LoadOrStore(name, shapeEntry{shape, p.WantsVersionRequest()})
+	return e.(shapeEntry).shape, e.(shapeEntry).request, seed, nil
 }
 
 // clientFactory makes bridge clients from bridge-line arguments, with
@@ -128,7 +145,7 @@ func clientConfig(get func(key string) string, needSecret bool) (*bridge.ClientC
 	if _, ok := profiles.BuiltinSource(shape); !ok {
 		return nil, fmt.Errorf("profile=%q is not a built-in profile (%s)", profile, strings.Join(profiles.Builtins(), ", "))
 	}
-	cfg, seed, err := shaping(shape, get("seed"))
+	cfg, wantsRequest, seed, err := shaping(shape, get("seed"))
 	if err != nil {
 		return nil, err
 	}
@@ -136,10 +153,10 @@ func clientConfig(get func(key string) string, needSecret bool) (*bridge.ClientC
 		return nil, nil
 	}
 	req := bridge.Request{Profile: profile, Seed: seed}
-	if p, err := profiles.Load(shape); err == nil && !p.WantsVersionRequest() {
+	if !wantsRequest {
 		req = bridge.Request{}
 	}
-	return &bridge.ClientConfig{Secret: secret, Shaping: cfg, Request: req}, nil
+	return &bridge.ClientConfig{Secret: secret, Shape: cfg, Seed: seed, Request: req}, nil
 }
 
 // serverFactory is the bridge for one bindaddr.
@@ -190,7 +207,7 @@ func newServerFactory(stateDir string, o serverOptions, log *slog.Logger) (*serv
 	if o.profile == "" {
 		o.profile = "none"
 	}
-	cfg, _, err := shaping(o.profile, "")
+	cfg, _, _, err := shaping(o.profile, "")
 	if err != nil {
 		return nil, secret, err
 	}
@@ -200,7 +217,7 @@ func newServerFactory(stateDir string, o serverOptions, log *slog.Logger) (*serv
 	}
 	srv, err := bridge.NewServer(bridge.ServerConfig{
 		Secret:           secret,
-		Shaping:          cfg,
+		Shape:            cfg,
 		Profile:          o.profile,
 		Allowed:          allowed,
 		Fallback:         o.fallback,

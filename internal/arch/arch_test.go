@@ -2,12 +2,91 @@ package arch
 
 import (
 	"encoding/json"
+	"maps"
 	"os/exec"
+	"path"
+	"slices"
 	"strings"
 	"testing"
 )
 
 const mod = "github.com/bip324pt/bip324-pt/"
+
+// pkg is what the tests read from go list about one of our packages.
+type pkg struct {
+	ImportPath   string
+	Imports      []string // of its non-test files
+	TestImports  []string // of its _test.go files in the package
+	XTestImports []string // of its _test.go files in package x_test
+}
+
+// name returns the package's path inside the module ("" for the root).
+func (p pkg) name() string { return strings.TrimPrefix(p.ImportPath, mod) }
+
+// listPackages runs go list over the module. It lists imports without
+// compiling, so it works while another package does not build.
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+// ours returns the imports of ours in imps, as paths inside the module.
+func ours(imps []string) []string {
+	var out []string
+	for _, imp := range imps {
+		if strings.HasPrefix(imp, mod) {
+			out = append(out, strings.TrimPrefix(imp, mod))
+		}
+	}
+	return out
+}
+
+// under reports whether name is pkg or a package below it.
+func under(name, pkg string) bool { return name == pkg || strings.HasPrefix(name, pkg+"/") }
+
+// isStd reports whether imp is in the standard library (no dot in its
+// first element).
+func isStd(imp string) bool {
+	first, _, _ := strings.Cut(imp, "/")
+	return !strings.Contains(first, ".")
+}
+
+// testSupport reports whether the package named (inside the module) is a
+// test-support package, the only kind of package whose non-test files may
+// import "testing": its last element ends in "test", as the standard
+// library's httptest and iotest do (internal/node/nodetest,
+// internal/tortest, v2core/v2coretest), or is "testutil"
+// (internal/testutil). Such a package is for tests only: no other
+// package's non-test files may import it, so "testing" never reaches the
+// command.
+func testSupport(name string) bool {
+	base := path.Base(name)
+	return strings.HasSuffix(base, "test") || base == "testutil"
+}
+
+// evalLeaves are the packages under eval that any package's tests may
+// import: each imports nothing of ours but what is listed.
+var evalLeaves = map[string][]string{
+	"eval/wiretap": {"schedule"}, // its events are schedule.TraceEvent
+	"eval/fet":     nil,
+	"eval/measure": nil,
+}
 
 // TestImportArrows checks who may import whom:
 //
@@ -15,84 +94,111 @@ const mod = "github.com/bip324pt/bip324-pt/"
 //	cmd/bip324-pt ─► profiles ─► shaper ─► v2core ─► x/crypto, btcec/v2
 //	profiles, shaper ─► padding, schedule ─► std only
 //	eval ─► any of ours; only cmd imports eval; nothing imports cmd
+//
+// and, for the eval tree: outside eval and cmd, no non-test file imports
+// eval or a package under it, and tests import only the eval leaves
+// (eval/wiretap, eval/fet, eval/measure).
 func TestImportArrows(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json", mod+"...").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	deps := map[string][]string{} // our package -> our packages it imports
-	dec := json.NewDecoder(strings.NewReader(string(out)))
-	for dec.More() {
-		var p struct {
-			ImportPath string
-			Imports    []string
-		}
-		if err := dec.Decode(&p); err != nil {
-			t.Fatal(err)
-		}
-		name := strings.TrimPrefix(p.ImportPath, mod)
-		deps[name] = nil
-		for _, imp := range p.Imports {
-			if strings.HasPrefix(imp, mod) {
-				deps[name] = append(deps[name], strings.TrimPrefix(imp, mod))
-			}
-			if imp == "math/rand" {
-				t.Errorf("%s imports math/rand; use math/rand/v2", name)
-			}
-		}
-	}
-	if len(deps) < 10 {
-		t.Fatalf("go list found only %d packages", len(deps))
-	}
 	forbidden := map[string][]string{
-		"v2core":   {"shaper", "profiles", "padding", "schedule", "ptspec", "eval"},
+		"v2core":   {""}, // BIP324 only: shaping comes in through its own Hooks
 		"padding":  {""}, // nothing of ours
 		"schedule": {""},
 		"shaper":   {"profiles", "ptspec", "eval"},
 		"profiles": {"ptspec", "eval"},
 		"ptspec":   {"shaper", "profiles", "v2core", "eval"},
 	}
-	for pkg, imports := range deps {
-		for _, imp := range imports {
+	for _, p := range listPackages(t) {
+		name := p.name()
+		for _, imp := range p.Imports {
+			if imp == "math/rand" {
+				t.Errorf("%s imports math/rand; use math/rand/v2", name)
+			}
+		}
+		for _, imp := range ours(p.Imports) {
 			if imp == "cmd/bip324-pt" {
-				t.Errorf("%s imports cmd", pkg)
+				t.Errorf("%s imports cmd; nothing may", name)
 			}
-			if imp == "eval" && !strings.HasPrefix(pkg, "cmd/") {
-				t.Errorf("%s imports eval; only cmd may", pkg)
+			if under(imp, "eval") && !under(name, "eval") && !under(name, "cmd") {
+				t.Errorf("%s imports %s; only cmd and eval may import eval's packages (tests may import the leaves %v)", name, imp, slices.Sorted(maps.Keys(evalLeaves)))
 			}
-			for _, bad := range forbidden[pkg] {
-				if bad == "" || imp == bad || strings.HasPrefix(imp, bad+"/") {
-					t.Errorf("%s imports %s", pkg, imp)
+			for _, bad := range forbidden[name] {
+				switch {
+				case bad == "":
+					t.Errorf("%s imports %s; it must import nothing of ours", name, imp)
+				case under(imp, bad):
+					t.Errorf("%s imports %s; it must not import %s", name, imp, bad)
+				}
+			}
+		}
+		if under(name, "eval") || under(name, "cmd") {
+			continue
+		}
+		for _, imp := range ours(append(slices.Clone(p.TestImports), p.XTestImports...)) {
+			if under(imp, "eval") {
+				if _, leaf := evalLeaves[imp]; !leaf {
+					t.Errorf("%s's tests import %s; outside eval and cmd, tests may import only the eval leaves %v", name, imp, slices.Sorted(maps.Keys(evalLeaves)))
 				}
 			}
 		}
 	}
 }
 
-// TestLeaves: padding and schedule are std-only leaves of pure maths, and
-// ptspec imports goptlib and nothing else outside the standard library.
+// TestLeaves: padding and schedule are std-only leaves of pure maths,
+// ptspec imports goptlib and nothing else outside the standard library,
+// and the eval leaves import the standard library and of ours only what
+// evalLeaves allows them.
 func TestLeaves(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", mod+"padding", mod+"schedule", mod+"ptspec").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
+	pkgs := map[string]pkg{}
+	for _, p := range listPackages(t) {
+		pkgs[p.name()] = p
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("go list gave %d packages", len(lines))
+	check := func(name string, allowed func(imp string) bool, rule string) {
+		p, ok := pkgs[name]
+		if !ok {
+			t.Errorf("%s: no such package", name)
+			return
+		}
+		for _, imp := range p.Imports {
+			if imp == "math/rand" || !allowed(imp) {
+				t.Errorf("%s imports %s; %s", name, imp, rule)
+			}
+		}
 	}
-	for _, line := range lines {
-		f := strings.Fields(line)
-		pkg := strings.TrimPrefix(f[0], mod)
-		for _, imp := range f[1:] {
-			first, _, _ := strings.Cut(imp, "/")
-			std := !strings.Contains(first, ".")
-			if std && imp != "math/rand" {
-				continue
+	for _, name := range []string{"padding", "schedule"} {
+		check(name, isStd, "it must import only the standard library")
+	}
+	check("ptspec", func(imp string) bool {
+		return isStd(imp) || strings.HasPrefix(imp, "gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib")
+	}, "it must import only the standard library and goptlib")
+	for name, may := range evalLeaves {
+		rule := "an eval leaf must import only the standard library (not testing) and nothing of ours"
+		if len(may) > 0 {
+			rule = "an eval leaf must import only the standard library (not testing) and, of ours, only " + strings.Join(may, ", ")
+		}
+		check(name, func(imp string) bool {
+			return isStd(imp) && imp != "testing" || slices.Contains(may, strings.TrimPrefix(imp, mod))
+		}, rule)
+	}
+}
+
+// TestTestingOnlyInTests: "testing" is imported only by _test.go files
+// and by test-support packages (see testSupport), and no other package's
+// non-test files import a test-support package, so test scaffolding never
+// reaches the command. Measurement code that BENCHMARKS.md relies on lives
+// in eval and returns errors instead of taking a testing.TB.
+func TestTestingOnlyInTests(t *testing.T) {
+	for _, p := range listPackages(t) {
+		name := p.name()
+		if testSupport(name) {
+			continue
+		}
+		if slices.Contains(p.Imports, "testing") {
+			t.Errorf("%s imports testing in a non-test file; only _test.go files and test-support packages (named *test or testutil) may: move the code into a _test.go file or a sibling %stest package", name, path.Base(name))
+		}
+		for _, imp := range ours(p.Imports) {
+			if testSupport(imp) {
+				t.Errorf("%s imports the test-support package %s in a non-test file; only tests and other test-support packages may", name, imp)
 			}
-			if pkg == "ptspec" && strings.HasPrefix(imp, "gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib") {
-				continue
-			}
-			t.Errorf("%s imports %s", pkg, imp)
 		}
 	}
 }

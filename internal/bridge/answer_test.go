@@ -14,10 +14,10 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/bip324pt/bip324-pt/eval/wiretap"
 	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
 	"github.com/bip324pt/bip324-pt/internal/memconn"
 	"github.com/bip324pt/bip324-pt/internal/testutil"
-	"github.com/bip324pt/bip324-pt/internal/wiretap"
 	"github.com/bip324pt/bip324-pt/profiles"
 	"github.com/bip324pt/bip324-pt/shaper"
 )
@@ -100,11 +100,11 @@ func bridgeWire(t *testing.T, profile string, seed byte) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ccfg, err := p.Compile(&shaper.Config{Seed: [32]byte{'c', seed}})
+		shape, err := p.Compile()
 		if err != nil {
 			t.Fatal(err)
 		}
-		cl, err := Client(context.Background(), a, &ClientConfig{Secret: secret, Shaping: ccfg,
+		cl, err := Client(context.Background(), a, &ClientConfig{Secret: secret, Shape: shape, Seed: [32]byte{'c', seed},
 			Request: Request{Profile: profile, Seed: [32]byte{'s', seed}}})
 		if err != nil {
 			t.Fatal(err)
@@ -113,7 +113,7 @@ func bridgeWire(t *testing.T, profile string, seed byte) string {
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
-		hs := int(r.c.(*shaper.Conn).Stats().Writes)
+		hs := int(r.c.(*Conn).Stats().Writes)
 		got := make(chan int64, 1)
 		go func() {
 			n, _ := io.Copy(io.Discard, cl)
@@ -133,7 +133,7 @@ func bridgeWire(t *testing.T, profile string, seed byte) string {
 		}
 		cl.Close()
 		for _, e := range wiretap.Filter(rec.Events(), wiretap.Received)[hs:] {
-			fmt.Fprintf(&out, "%v %d\n", e.Time.Sub(start), e.Size)
+			fmt.Fprintf(&out, "%v %d\n", e.Time, e.Size)
 		}
 	})
 	return out.String()
@@ -153,5 +153,36 @@ func TestBridge_SeedFixesBridgeDirection(t *testing.T) {
 	}
 	if a == c {
 		t.Errorf("different seeds, same bridge wire")
+	}
+}
+
+// TestConn_Truncated: a connection that ends without the peer's
+// end-of-stream record is reported as cut short, not as an end; one that
+// ends with it reads as io.EOF.
+func TestConn_Truncated(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		synctest.Test(t, func(t *testing.T) {
+			a, b := memconn.Pipe(1 << 16)
+			cli, srv := NewConn(shaper.Client(a, nil), nil), NewConn(shaper.Server(b, nil), nil)
+			go srv.Write([]byte("partial"))
+			buf := make([]byte, 7)
+			if _, err := io.ReadFull(cli, buf); err != nil {
+				t.Fatal(err)
+			}
+			if clean {
+				srv.Close()
+			} else {
+				srv.NetConn().Close() // a crash or a reset: no end record
+			}
+			_, err := cli.Read(buf)
+			switch {
+			case clean && err != io.EOF:
+				t.Fatalf("read after a clean close = %v, want io.EOF", err)
+			case !clean && (!errors.Is(err, ErrTruncated) || !errors.Is(err, io.ErrUnexpectedEOF)):
+				t.Fatalf("read after a cut = %v, want ErrTruncated", err)
+			}
+			cli.Close()
+			srv.Close()
+		})
 	}
 }

@@ -1,10 +1,3 @@
-// Package bridge is bip324-pt between two of its own ends: a client that
-// authenticates to its bridge inside a BIP324 first flight
-// (internal/bridgeauth) and asks for a downstream profile in its version
-// packet, and a bridge that answers only such clients. Every other flight
-// gets no byte from the bridge: it is read and dropped until a random
-// delay or byte count, then closed, or, with a fallback address, handed
-// whole to a real Bitcoin node, the bytes already read included.
 package bridge
 
 import (
@@ -20,7 +13,6 @@ import (
 	"time"
 
 	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
-	"github.com/bip324pt/bip324-pt/padding"
 	"github.com/bip324pt/bip324-pt/profiles"
 	"github.com/bip324pt/bip324-pt/shaper"
 	"github.com/bip324pt/bip324-pt/v2core"
@@ -35,9 +27,12 @@ const maxMarkEnd = 1448
 type ClientConfig struct {
 	// Secret is the bridge's secret from the bridge line.
 	Secret bridgeauth.Secret
-	// Shaping shapes our send direction and our handshake (garbage
-	// length and filler). Nil means the zero shaper.Config.
-	Shaping *shaper.Config
+	// Shape shapes our send direction and our handshake (garbage length
+	// and filler). Nil means the zero shaper.Shape.
+	Shape *shaper.Shape
+	// Seed fixes our shaping decisions; zero means a fresh one. The
+	// bridge's direction follows Request.Seed.
+	Seed [32]byte
 	// Request is what we ask the bridge to shape its direction with.
 	Request Request
 	// Now is the clock for the MAC's hour. Nil means time.Now.
@@ -52,17 +47,40 @@ type ClientConfig struct {
 var ErrNoAnswer = errors.New("bridge: the bridge did not answer (no byte back); a wrong secret= or a wrong address are the usual causes")
 
 // Client runs the client handshake over raw, a connection to the bridge,
-// and returns the shaped connection.
-func Client(ctx context.Context, raw net.Conn, cc *ClientConfig) (*shaper.Conn, error) {
-	cfg := shaper.Config{}
-	if cc.Shaping != nil {
-		cfg = *cc.Shaping
+// and returns the stream.
+func Client(ctx context.Context, raw net.Conn, cc *ClientConfig) (*Conn, error) {
+	now := cc.Now
+	if now == nil {
+		now = time.Now
 	}
 	log := cc.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cfg.OnControl = func(rec byte, body []byte) error {
+	keys := cc.Secret.Keys()
+	cfg := &shaper.Config{
+		Shape:           cc.Shape,
+		Seed:            cc.Seed,
+		VersionContents: cc.Request.Marshal(),
+		// The mark and the MAC need room in the garbage.
+		GarbageMin: bridgeauth.Overhead,
+		MarkGarbage: func(g []byte, key *[v2core.EllswiftKeySize]byte, r *mrand.Rand) {
+			// P || mark || mac || Q, with P and Q the shape's filler
+			// and the mark within the first segment of the flight.
+			n := len(g)
+			off := r.IntN(min(n-bridgeauth.Overhead, maxMarkEnd-v2core.EllswiftKeySize-bridgeauth.Overhead) + 1)
+			pq := append([]byte(nil), g[:n-bridgeauth.Overhead]...)
+			keys.AppendGarbage(g[:0], key, pq[:off], pq[off:], now())
+		},
+	}
+	if cfg.Shape != nil && cfg.Shape.FirstWriteSize != 0 {
+		// The key, the mark and the MAC go in one write.
+		shape := *cfg.Shape
+		shape.FirstWriteSize = 0
+		cfg.Shape = &shape
+	}
+	sc := shaper.Client(raw, cfg)
+	c := NewConn(sc, func(rec byte, body []byte) error {
 		if rec != recordApplied {
 			// A later version's record: nothing we must act on.
 			log.Debug("bridge: ignoring a control record this version does not know", "type", rec)
@@ -77,29 +95,9 @@ func Client(ctx context.Context, raw net.Conn, cc *ClientConfig) (*shaper.Conn, 
 				"asked", cc.Request.Profile, "applied", applied)
 		}
 		return nil
-	}
-	now := cc.Now
-	if now == nil {
-		now = time.Now
-	}
-	keys := cc.Secret.Keys()
-	lenDist, filler := cfg.GarbageLen, cfg.Garbage
-	if filler == nil {
-		filler = padding.RandomFiller{}
-	}
-	cfg.GarbageHook = func(dst []byte, key *[v2core.EllswiftKeySize]byte, r *mrand.Rand) []byte {
-		n := garbageLen(lenDist, r)
-		off := r.IntN(min(n-bridgeauth.Overhead, maxMarkEnd-v2core.EllswiftKeySize-bridgeauth.Overhead) + 1)
-		pq := make([]byte, n-bridgeauth.Overhead)
-		filler.Fill(r, pq)
-		return keys.AppendGarbage(dst, key, pq[:off], pq[off:], now())
-	}
-	// The key, the mark and the MAC go in one write.
-	cfg.FirstWriteSize = 0
-	cfg.VersionContents = cc.Request.Marshal()
-	c := shaper.Client(raw, &cfg)
-	if err := c.HandshakeContext(ctx); err != nil {
-		if c.Stats().WireIn == 0 {
+	})
+	if err := sc.HandshakeContext(ctx); err != nil {
+		if sc.Stats().WireIn == 0 {
 			return nil, fmt.Errorf("%w: %w", ErrNoAnswer, err)
 		}
 		return nil, fmt.Errorf("bridge: client handshake: %w", err)
@@ -107,34 +105,15 @@ func Client(ctx context.Context, raw net.Conn, cc *ClientConfig) (*shaper.Conn, 
 	return c, nil
 }
 
-// garbageLen draws a garbage length from the profile's distribution that
-// leaves room for the mark and the MAC: lengths below that are drawn
-// again (a few times, then raised), so the rest of the distribution keeps
-// its shape.
-func garbageLen(d padding.Dist, r *mrand.Rand) int {
-	for range 16 {
-		var n int
-		if d != nil {
-			n = d.Sample(r)
-		} else {
-			n = r.IntN(v2core.MaxGarbageLen + 1)
-		}
-		if n >= bridgeauth.Overhead && n <= v2core.MaxGarbageLen {
-			return n
-		}
-	}
-	return bridgeauth.Overhead
-}
-
 // ServerConfig configures a bridge.
 type ServerConfig struct {
 	// Secret is the bridge's secret.
 	Secret bridgeauth.Secret
-	// Shaping shapes the bridge's handshake and, unless the client asks
+	// Shape shapes the bridge's handshake and, unless the client asks
 	// for an allowed profile, its send direction. Nil means the zero
-	// shaper.Config.
-	Shaping *shaper.Config
-	// Profile names Shaping's profile, for the answer to a client that
+	// shaper.Shape.
+	Shape *shaper.Shape
+	// Profile names Shape's profile, for the answer to a client that
 	// asks for one outside Allowed. Empty means "none".
 	Profile string
 	// Allowed lists the built-in profiles a client may ask for. Empty
@@ -171,6 +150,7 @@ type Server struct {
 	allowed  map[string]bool
 	mu       sync.Mutex
 	rand     *mrand.Rand
+	shapes   map[string]*shaper.Shape // compiled profiles, by name
 
 	// Refused connections are dealt with by goroutines the Server owns,
 	// so WrapConn returns at once; Close ends them.
@@ -233,7 +213,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg: cfg, verifier: v, allowed: allowed,
+		cfg: cfg, verifier: v, allowed: allowed, shapes: make(map[string]*shaper.Shape),
 		rand:     mrand.New(mrand.NewChaCha8(seed)),
 		refusing: make(chan struct{}, cfg.MaxRefused),
 		ctx:      ctx, cancel: cancel,
@@ -280,27 +260,27 @@ func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
 		return nil, fmt.Errorf("%w: %v", ErrRefused, verr)
 	}
 	raw.SetReadDeadline(time.Time{})
-	cfg := shaper.Config{}
-	if s.cfg.Shaping != nil {
-		cfg = *s.cfg.Shaping
-	}
 	// A client that asked for a profile learns which one shapes our
 	// direction; one that asked for nothing (an empty version packet,
 	// as Core's) gets no answer, so its wire stays Core's.
 	var applied string
 	asked := false
-	cfg.Negotiate = func(v []byte) (*shaper.Config, error) {
-		next, name, ok, err := s.negotiate(v)
-		applied, asked = name, ok
-		return next, err
+	cfg := &shaper.Config{
+		Shape: s.cfg.Shape,
+		Negotiate: func(v []byte) (*shaper.Shape, [32]byte, error) {
+			next, seed, name, ok, err := s.negotiate(v)
+			applied, asked = name, ok
+			return next, seed, err
+		},
 	}
-	c := shaper.Server(&prefixConn{Conn: raw, prefix: first}, &cfg)
-	if err := c.HandshakeContext(ctx); err != nil {
+	sc := shaper.Server(&prefixConn{Conn: raw, prefix: first}, cfg)
+	if err := sc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("bridge: server handshake: %w", err)
 	}
+	c := NewConn(sc, nil)
 	if asked {
 		if err := c.SendControl(recordApplied, appendApplied(nil, applied)); err != nil {
-			c.Close()
+			sc.Close()
 			return nil, err
 		}
 	}
@@ -308,9 +288,9 @@ func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
 }
 
 // negotiate applies the client's request within the allow-list. It
-// returns the Config of our direction (nil: the default), the name of
-// the profile applied, and whether the client asked for one.
-func (s *Server) negotiate(v []byte) (*shaper.Config, string, bool, error) {
+// returns the Shape of our direction (nil: the default) and its seed,
+// the name of the profile applied, and whether the client asked for one.
+func (s *Server) negotiate(v []byte) (*shaper.Shape, [32]byte, string, bool, error) {
 	def := s.cfg.Profile
 	if def == "" {
 		def = "none"
@@ -318,28 +298,37 @@ func (s *Server) negotiate(v []byte) (*shaper.Config, string, bool, error) {
 	req, err := ParseRequest(v)
 	if err != nil {
 		s.cfg.Logger.Debug("bridge: no usable request; using the default profile", "err", err)
-		return nil, def, false, nil
+		return nil, [32]byte{}, def, false, nil
 	}
+	seed := directionSeed(req.Seed)
 	if req.Profile == "" || !s.allowed[req.Profile] {
 		s.cfg.Logger.Info("bridge: client asked for a profile outside the allow-list; using the default", "profile", req.Profile, "default", def)
-		if req.Seed == ([32]byte{}) || s.cfg.Shaping == nil {
-			return nil, def, true, nil
-		}
-		base := *s.cfg.Shaping
-		base.Seed = directionSeed(req.Seed)
-		return &base, def, true, nil
+		return nil, seed, def, true, nil
 	}
-	p, err := profiles.Load(req.Profile)
+	shape, err := s.shape(req.Profile)
 	if err != nil {
-		return nil, "", true, err
+		return nil, seed, "", true, err
 	}
-	base := shaper.Config{}
-	if s.cfg.Shaping != nil {
-		base = *s.cfg.Shaping
+	return shape, seed, req.Profile, true, nil
+}
+
+// shape returns the compiled Shape of an allowed profile, compiled once.
+func (s *Server) shape(name string) (*shaper.Shape, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sh, ok := s.shapes[name]; ok {
+		return sh, nil
 	}
-	base.Seed = directionSeed(req.Seed)
-	cfg, err := p.Compile(&base)
-	return cfg, req.Profile, true, err
+	p, err := profiles.Load(name)
+	if err != nil {
+		return nil, err
+	}
+	sh, err := p.Compile()
+	if err != nil {
+		return nil, err
+	}
+	s.shapes[name] = sh
+	return sh, nil
 }
 
 // directionSeed is the seed of the bridge's direction for a client's

@@ -12,11 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bip324pt/bip324-pt/eval/fet"
+	"github.com/bip324pt/bip324-pt/eval/wiretap"
 	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
-	"github.com/bip324pt/bip324-pt/internal/fet"
-	"github.com/bip324pt/bip324-pt/internal/wiretap"
 	"github.com/bip324pt/bip324-pt/profiles"
-	"github.com/bip324pt/bip324-pt/shaper"
 )
 
 // testBridge runs a bridge on loopback that echoes what authenticated
@@ -113,7 +112,7 @@ func (c *firstWriteConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-func dialClient(t *testing.T, b *testBridge, cc *ClientConfig) (*shaper.Conn, []byte, error) {
+func dialClient(t *testing.T, b *testBridge, cc *ClientConfig) (*Conn, []byte, error) {
 	t.Helper()
 	raw, err := net.Dial("tcp", b.addr)
 	if err != nil {
@@ -149,11 +148,11 @@ func TestBridge_Client(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := p.Compile(nil)
+			cfg, err := p.Compile()
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, first, err := dialClient(t, b, &ClientConfig{Secret: b.secret, Shaping: cfg, Request: Request{Profile: name}})
+			c, first, err := dialClient(t, b, &ClientConfig{Secret: b.secret, Shape: cfg, Request: Request{Profile: name}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +174,7 @@ func TestBridge_Client(t *testing.T) {
 // included, is exempt every time.
 func TestBridge_FETWithAuth(t *testing.T) {
 	p, _ := profiles.Load("fet")
-	cfg, _ := p.Compile(nil)
+	cfg, _ := p.Compile()
 	keys := bridgeauth.Secret{7}.Keys()
 	_ = keys
 	for i := range 300 {
@@ -189,7 +188,7 @@ func TestBridge_FETWithAuth(t *testing.T) {
 			b.Close()
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		Client(ctx, fw, &ClientConfig{Secret: bridgeauth.Secret{7}, Shaping: cfg})
+		Client(ctx, fw, &ClientConfig{Secret: bridgeauth.Secret{7}, Shape: cfg})
 		cancel()
 		<-done
 		a.Close()

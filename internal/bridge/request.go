@@ -16,13 +16,6 @@ const requestPrefix = "bip324-pt/1"
 // maxRequestLen bounds what the bridge parses.
 const maxRequestLen = 512
 
-// recordApplied is the control record by which the bridge tells a client
-// that asked for a profile which one shapes the bridge's direction:
-// "profile=NAME" after the record byte. It is the bridge's first packet
-// after the handshake. (Record types 0xff and 0xfe, stream bytes and
-// end-of-stream, are the shaper's.)
-const recordApplied = 0xfd
-
 // appendApplied appends the body of a recordApplied record.
 func appendApplied(dst []byte, profile string) []byte {
 	return append(append(dst, "profile="...), profile...)

@@ -6,11 +6,11 @@
 // parameterised by a [Transport] so the same tests prove bip324-pt:
 //
 //	func TestBip324Bootstrap15(t *testing.T) {
-//		tortest.RunBootstrap15(t, tortest.Transport{Name: "bip324", Binary: tortest.BuildBip324(t)})
+//		tortest.RunBootstrap15(t, tortest.Bip324(tortest.BuildBip324(t)))
 //	}
 //
 //	func TestBip324PrivateNetwork(t *testing.T) {
-//		tortest.RunPrivateNetwork(t, tortest.Transport{Name: "bip324", Binary: tortest.BuildBip324(t)}, 10<<20)
+//		tortest.RunPrivateNetwork(t, tortest.Bip324(tortest.BuildBip324(t)), 10<<20)
 //	}
 //
 // Three levels, each usable on its own:
@@ -25,10 +25,11 @@
 //     reaches 100% in 15-50 s and carries real traffic through its
 //     SocksPort. [RunPrivateNetwork] is that test, with a byte-for-byte
 //     check of a file fetched from a local HTTP server.
-//   - [StartPair], [MeasureTunnel], [MeasureHandshakes]: no tor at all. The
-//     transport's client and server run in managed mode with fake TOR_PT_*
-//     environments; a local sink stands in for tor's ORPort. These measure
-//     throughput, CPU per MiB and handshakes per second.
+//   - [StartPair]: no tor at all. The transport's client and server run
+//     in managed mode with fake TOR_PT_* environments, as tor would run
+//     them; an address the caller gives stands in for tor's ORPort.
+//     eval/measure measures throughput, CPU per MiB and handshakes per
+//     second through a Pair; the measurement code is there, not here.
 //
 // Every process listens on 127.0.0.1 only, on ports the harness picks; every
 // tor gets --defaults-torrc pointing at an empty file and its own

@@ -161,9 +161,11 @@ func startPT(tb testing.TB, tr Transport, name, kind string, env []string) *PT {
 	return p
 }
 
-// Pair is a transport's client and server run directly (no tor), with a
-// sink standing in for the server's ORPort. Connections made with
-// [Pair.Dial] go client PT → server PT → sink. Cleanup stops everything.
+// Pair is a transport's client and server run directly (no tor), the
+// server forwarding to an address that stands in for tor's ORPort.
+// Connections made with [Pair.Dial] go client PT → server PT → that
+// address. Cleanup stops both. eval/measure measures a Pair whose server
+// forwards to its Sink.
 type Pair struct {
 	Transport Transport
 	Client    *PT
@@ -172,16 +174,14 @@ type Pair struct {
 	// directory as for a bridge line; Dial sends them as SOCKS5
 	// username/password ([SOCKSAuth]).
 	Args []string
-
-	sink *sink
 }
 
-// StartPair starts a [Pair] for tr and waits until both ends are ready.
-func StartPair(tb testing.TB, tr Transport) *Pair {
+// StartPair starts a [Pair] for tr whose server forwards to orAddr as its
+// plain ORPort (see [StartServerPT]), and waits until both ends are ready.
+func StartPair(tb testing.TB, tr Transport, orAddr string) *Pair {
 	tb.Helper()
-	s := startSink(tb)
-	p := &Pair{Transport: tr, sink: s}
-	p.Server = StartServerPT(tb, tr, s.addr())
+	p := &Pair{Transport: tr}
+	p.Server = StartServerPT(tb, tr, orAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), ptStartTimeout)
 	defer cancel()
 	args, err := waitBridgeArgs(ctx, tr, p.Server.StateDir, p.Server.proc.exited)
@@ -222,8 +222,8 @@ func (p *Pair) Stop() error {
 	return errS
 }
 
-// cpu returns both transports' CPU time so far.
-func (p *Pair) cpu() (client, server time.Duration, err error) {
+// CPU returns both transports' CPU time so far (see [PT.CPU]).
+func (p *Pair) CPU() (client, server time.Duration, err error) {
 	if client, err = p.Client.CPU(); err != nil {
 		return
 	}

@@ -35,6 +35,21 @@ type Transport struct {
 	BridgeArgs func(stateDir string) ([]string, error)
 }
 
+// Bip324 returns the bip324 transport run from binary (a bip324-pt built
+// by [BuildBip324]) with debug logging on, and with clientArgs added to the
+// bridge line's arguments that its server writes (for example
+// "profile=cbr").
+func Bip324(binary string, clientArgs ...string) Transport {
+	tr := Transport{Name: "bip324", Binary: binary, Args: []string{"--log-level", "debug"}}
+	if len(clientArgs) > 0 {
+		tr.BridgeArgs = func(stateDir string) ([]string, error) {
+			args, err := ReadBridgeLineArgs(filepath.Join(stateDir, "bip324_bridgeline.txt"), "bip324")
+			return append(args, clientArgs...), err
+		}
+	}
+	return tr
+}
+
 // bridgeArgs returns the client's arguments for a server whose state
 // directory is stateDir.
 func (tr Transport) bridgeArgs(stateDir string) ([]string, error) {

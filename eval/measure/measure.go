@@ -1,4 +1,19 @@
-package tortest
+// Package measure measures a tunnel: bulk throughput and CPU per MiB each
+// way, and connections (handshakes) per second. It is how BENCHMARKS.md
+// compares bip324-pt with obfs4proxy:
+//
+//	BIP324PT_MEASURE=1 go test ./eval/measure -run Measure -v
+//
+// A [Tunnel] carries connections to a [Sink], a byte-checking server
+// that stands in for tor's ORPort. The tests here run each transport's
+// client and server as real processes in managed mode, without tor
+// (internal/tortest's StartPair, with a Sink as the ORPort); anything else
+// that can dial a Sink and report its CPU time can be measured the same
+// way.
+//
+// measure imports only the standard library and never the testing
+// package: it fails a measurement by returning an error.
+package measure
 
 import (
 	"bytes"
@@ -10,7 +25,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -25,7 +39,8 @@ const (
 	// patternSize is the size of the random block the sink and the
 	// measurer repeat; large enough that no transport can compress it.
 	patternSize = 4 << 20
-	// dialTimeout bounds one SOCKS dial (with the transport's handshake).
+	// dialTimeout bounds one dial through the tunnel (with the
+	// transport's handshake).
 	dialTimeout = 30 * time.Second
 )
 
@@ -40,15 +55,26 @@ const (
 	sinkEcho = 'E'
 )
 
-// Throughput is one bulk transfer through a [Pair].
+// Tunnel is what is measured: a transport's client and server, with the
+// server forwarding to a [Sink].
+type Tunnel interface {
+	// Dial opens a connection through the tunnel to the sink. It returns
+	// once the transport's handshake is done.
+	Dial(ctx context.Context) (net.Conn, error)
+	// CPU returns the CPU time the client and the server have used so
+	// far.
+	CPU() (client, server time.Duration, err error)
+}
+
+// Throughput is one bulk transfer through a [Tunnel].
 type Throughput struct {
 	// Bytes moved, each one checked.
 	Bytes int64
 	// Elapsed is the time from the request to the last byte (for an
 	// upload, to the sink's answer that it has every byte).
 	Elapsed time.Duration
-	// ClientCPU and ServerCPU are the CPU time each transport process used
-	// during the transfer (user+system, 10 ms resolution).
+	// ClientCPU and ServerCPU are the CPU time each end used during the
+	// transfer.
 	ClientCPU, ServerCPU time.Duration
 }
 
@@ -57,8 +83,8 @@ func (r Throughput) MiBps() float64 {
 	return float64(r.Bytes) / (1 << 20) / r.Elapsed.Seconds()
 }
 
-// CPUPerMiB returns the CPU time both transport processes together spent
-// per MiB moved, in milliseconds.
+// CPUPerMiB returns the CPU time both ends together spent per MiB moved,
+// in milliseconds.
 func (r Throughput) CPUPerMiB() float64 {
 	return float64((r.ClientCPU + r.ServerCPU).Microseconds()) / 1e3 / (float64(r.Bytes) / (1 << 20))
 }
@@ -70,7 +96,7 @@ func (r Throughput) String() string {
 		r.ClientCPU, r.ServerCPU)
 }
 
-// TunnelResult is what [MeasureTunnel] measured: one transfer each way.
+// TunnelResult is what [Bulk] measured: one transfer each way.
 type TunnelResult struct {
 	// Upload goes client → server (what a Tor client sends).
 	Upload Throughput
@@ -78,44 +104,36 @@ type TunnelResult struct {
 	Download Throughput
 }
 
-// MeasureTunnel measures tr's throughput and CPU cost without tor: it
-// starts a [Pair], then pushes size bytes of random data through it each
-// way on one connection each, checks every byte, and reports both. It is a
-// measurement tool: it fails the test only when the transfer itself fails.
-func MeasureTunnel(tb testing.TB, tr Transport, size int64) TunnelResult {
-	tb.Helper()
-	p := StartPair(tb, tr)
+// Bulk measures t's throughput and CPU cost: it pushes size bytes of
+// random data through t each way on one connection each, checks every
+// byte, and reports both.
+func Bulk(t Tunnel, size int64) (TunnelResult, error) {
 	var res TunnelResult
 	var err error
-	if res.Upload, err = p.Upload(size); err != nil {
-		tb.Fatal(err)
+	if res.Upload, err = Upload(t, size); err != nil {
+		return res, err
 	}
-	if res.Download, err = p.Download(size); err != nil {
-		tb.Fatal(err)
-	}
-	if err := p.Stop(); err != nil {
-		tb.Error(err)
-	}
-	return res
+	res.Download, err = Download(t, size)
+	return res, err
 }
 
-// Upload sends size bytes through the pair and returns the measurement once
-// the sink confirmed it received all of them, unchanged. The transport's
+// Upload sends size bytes through t and returns the measurement once the
+// sink confirmed it received all of them, unchanged. The transport's
 // handshake is done before the clock starts.
-func (p *Pair) Upload(size int64) (Throughput, error) {
-	return p.transfer(sinkUpload, size)
+func Upload(t Tunnel, size int64) (Throughput, error) {
+	return transfer(t, sinkUpload, size)
 }
 
-// Download fetches size bytes from the sink through the pair, checking
-// each one. The transport's handshake is done before the clock starts.
-func (p *Pair) Download(size int64) (Throughput, error) {
-	return p.transfer(sinkDownload, size)
+// Download fetches size bytes from the sink through t, checking each one.
+// The transport's handshake is done before the clock starts.
+func Download(t Tunnel, size int64) (Throughput, error) {
+	return transfer(t, sinkDownload, size)
 }
 
 // transfer runs one upload or download.
-func (p *Pair) transfer(cmd byte, size int64) (Throughput, error) {
+func transfer(t Tunnel, cmd byte, size int64) (Throughput, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	c, err := p.Dial(ctx)
+	c, err := t.Dial(ctx)
 	cancel()
 	if err != nil {
 		return Throughput{}, err
@@ -123,7 +141,7 @@ func (p *Pair) transfer(cmd byte, size int64) (Throughput, error) {
 	defer c.Close()
 	ic := idleConn{c}
 	r := Throughput{Bytes: size}
-	c0, s0, err := p.cpu()
+	c0, s0, err := t.CPU()
 	if err != nil {
 		return r, err
 	}
@@ -134,47 +152,46 @@ func (p *Pair) transfer(cmd byte, size int64) (Throughput, error) {
 	switch cmd {
 	case sinkUpload:
 		if err := writePattern(ic, size); err != nil {
-			return r, fmt.Errorf("tortest: upload: %w", err)
+			return r, fmt.Errorf("measure: upload: %w", err)
 		}
 		var ans [9]byte
 		if _, err := io.ReadFull(ic, ans[:]); err != nil {
-			return r, fmt.Errorf("tortest: upload: sink's answer: %w", err)
+			return r, fmt.Errorf("measure: upload: sink's answer: %w", err)
 		}
 		if got := binary.BigEndian.Uint64(ans[1:]); ans[0] != 0 || got != uint64(size) {
-			return r, fmt.Errorf("tortest: upload: the sink got %d bytes (want %d), content ok: %v", got, size, ans[0] == 0)
+			return r, fmt.Errorf("measure: upload: the sink got %d bytes (want %d), content ok: %v", got, size, ans[0] == 0)
 		}
 	case sinkDownload:
 		n, err := checkPattern(ic, size)
 		if err != nil {
-			return r, fmt.Errorf("tortest: download: after %d of %d bytes: %w", n, size, err)
+			return r, fmt.Errorf("measure: download: after %d of %d bytes: %w", n, size, err)
 		}
 	}
 	r.Elapsed = time.Since(start)
-	c1, s1, err := p.cpu()
+	c1, s1, err := t.CPU()
 	r.ClientCPU, r.ServerCPU = c1-c0, s1-s0
 	return r, err
 }
 
-// HandshakeResult is what [MeasureHandshakes] measured.
+// HandshakeResult is what [Handshakes] measured.
 type HandshakeResult struct {
 	// N connections were made, Parallel at a time.
 	N, Parallel int
 	// Elapsed is the wall time for all N.
 	Elapsed time.Duration
-	// Latency is the mean time of one connection: SOCKS request, the
-	// transport's handshake, the server's connection to the sink, and a
-	// one-byte echo back through all of it.
+	// Latency is the mean time of one connection: the dial (for a
+	// managed transport, the SOCKS request), the transport's handshake,
+	// the server's connection to the sink, and a one-byte echo back
+	// through all of it.
 	Latency time.Duration
-	// ClientCPU and ServerCPU are the CPU time each transport process used
-	// for all N.
+	// ClientCPU and ServerCPU are the CPU time each end used for all N.
 	ClientCPU, ServerCPU time.Duration
 }
 
 // PerSecond returns connections per second of wall time.
 func (r HandshakeResult) PerSecond() float64 { return float64(r.N) / r.Elapsed.Seconds() }
 
-// CPUPerHandshake returns the CPU time both processes spent per
-// connection.
+// CPUPerHandshake returns the CPU time both ends spent per connection.
 func (r HandshakeResult) CPUPerHandshake() time.Duration {
 	return (r.ClientCPU + r.ServerCPU) / time.Duration(r.N)
 }
@@ -192,29 +209,14 @@ func (r HandshakeResult) String() string {
 		r.CPUPerHandshake().Round(time.Microsecond), r.ClientCPU, r.ServerCPU, r.PerCore())
 }
 
-// MeasureHandshakes measures how fast tr sets up connections: it starts a
-// [Pair] and makes n connections through it, parallel at a time, each with
-// a one-byte echo from the sink so the server side is done too. It is a
-// measurement tool: it fails the test only when a connection fails.
-func MeasureHandshakes(tb testing.TB, tr Transport, n, parallel int) HandshakeResult {
-	tb.Helper()
-	p := StartPair(tb, tr)
-	res, err := p.Handshakes(n, parallel)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := p.Stop(); err != nil {
-		tb.Error(err)
-	}
-	return res
-}
-
-// Handshakes makes n connections through the pair, parallel at a time (1 if
-// parallel < 1); see [MeasureHandshakes].
-func (p *Pair) Handshakes(n, parallel int) (HandshakeResult, error) {
+// Handshakes measures how fast t sets up connections: it makes n
+// connections through t, parallel at a time (1 if parallel < 1), each
+// with a one-byte echo from the sink so the server side is done too. It
+// stops at the first connection that fails and returns its error.
+func Handshakes(t Tunnel, n, parallel int) (HandshakeResult, error) {
 	parallel = max(parallel, 1)
 	res := HandshakeResult{N: n, Parallel: parallel}
-	c0, s0, err := p.cpu()
+	c0, s0, err := t.CPU()
 	if err != nil {
 		return res, err
 	}
@@ -232,12 +234,12 @@ func (p *Pair) Handshakes(n, parallel int) (HandshakeResult, error) {
 			defer wg.Done()
 			for i := range next {
 				t0 := time.Now()
-				err := p.echoOnce(byte(i))
+				err := echoOnce(t, byte(i))
 				d := time.Since(t0)
 				mu.Lock()
 				total += d
 				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("tortest: connection %d: %w", i, err)
+					firstErr = fmt.Errorf("measure: connection %d: %w", i, err)
 				}
 				mu.Unlock()
 			}
@@ -259,16 +261,16 @@ func (p *Pair) Handshakes(n, parallel int) (HandshakeResult, error) {
 		return res, firstErr
 	}
 	res.Latency = total / time.Duration(n)
-	c1, s1, err := p.cpu()
+	c1, s1, err := t.CPU()
 	res.ClientCPU, res.ServerCPU = c1-c0, s1-s0
 	return res, err
 }
 
 // echoOnce opens a connection, has the sink echo one byte, and closes it.
-func (p *Pair) echoOnce(b byte) error {
+func echoOnce(t Tunnel, b byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
-	c, err := p.Dial(ctx)
+	c, err := t.Dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -327,7 +329,7 @@ func checkPattern(r io.Reader, n int64) (int64, error) {
 			i := int((off + int64(j)) % patternSize)
 			k := min(m-j, patternSize-i)
 			if !bytes.Equal(buf[j:j+k], pat[i:i+k]) {
-				return off, errors.New("tortest: the bytes differ from what was sent")
+				return off, errors.New("measure: the bytes differ from what was sent")
 			}
 			j += k
 		}
@@ -354,43 +356,51 @@ func (c idleConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// sink stands in for tor's ORPort behind a server transport: it serves the
-// sink commands on 127.0.0.1. Cleanup closes it and its connections.
-type sink struct {
-	l     net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]bool
+// Sink stands in for tor's ORPort behind a server transport: it serves
+// the measurement's commands (upload, download, echo) on 127.0.0.1,
+// checking every byte against the pattern the measurer sends. It is safe
+// for concurrent use.
+type Sink struct {
+	l      net.Listener
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]bool
+	closed bool
 }
 
-// startSink starts a sink.
-func startSink(tb testing.TB) *sink {
-	tb.Helper()
+// StartSink starts a sink on a free port of 127.0.0.1. Close stops it.
+func StartSink() (*Sink, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatal(err)
+		return nil, fmt.Errorf("measure: sink: %w", err)
 	}
-	s := &sink{l: l, conns: map[net.Conn]bool{}}
+	s := &Sink{l: l, conns: map[net.Conn]bool{}}
 	s.wg.Add(1)
 	go s.serve()
-	tb.Cleanup(func() {
-		l.Close()
-		s.mu.Lock()
-		for c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
-	})
-	return s
+	return s, nil
 }
 
-// addr returns the sink's host:port.
-func (s *sink) addr() string { return s.l.Addr().String() }
+// Addr returns the sink's host:port, the ORPort a server transport
+// forwards to.
+func (s *Sink) Addr() string { return s.l.Addr().String() }
+
+// Close stops the sink: it closes the listener and every connection, and
+// waits until every goroutine of the sink has returned.
+func (s *Sink) Close() error {
+	err := s.l.Close()
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
 
 // serve accepts connections until the listener closes. It runs as a
 // goroutine.
-func (s *sink) serve() {
+func (s *Sink) serve() {
 	defer s.wg.Done()
 	for {
 		c, err := s.l.Accept()
@@ -398,6 +408,11 @@ func (s *sink) serve() {
 			return
 		}
 		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
 		s.conns[c] = true
 		s.mu.Unlock()
 		s.wg.Add(1)
@@ -413,7 +428,7 @@ func (s *sink) serve() {
 }
 
 // handle serves one command on c.
-func (s *sink) handle(c idleConn) {
+func (s *Sink) handle(c idleConn) {
 	var h [9]byte
 	if _, err := io.ReadFull(c, h[:]); err != nil {
 		return
