@@ -28,7 +28,7 @@
 //	                 cut the ciphertext into writes of WriteSize ─► socket
 //	                 tell the schedule: Sent(data), Sent(decoy), Queued
 //
-//	receiving   socket ─► v2core.Reader ─► drop decoys ─► ReadPacket
+//	receiving   socket ─► v2core.Conn.ReadPacket (drops decoys) ─► ReadPacket
 //	            bytes read ─► schedule.Received (woken only for schedules that use it)
 //
 // Real data replaces padding: when the schedule already sends, data never

@@ -96,14 +96,14 @@ type Conn struct {
 	cfg      *Config
 	isClient bool
 
-	once     HandshakeOnce
+	once     handshakeOnce
 	hs       *Handshake
 	sess     *Session
 	peerVers []byte
 
 	in struct {
 		sync.Mutex
-		r     *Reader
+		r     *reader
 		plain []byte // contents of the current packet not yet returned by Read
 	}
 	out struct {
@@ -147,7 +147,7 @@ func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background(
 // finishes in time leaves them as they were.
 func (c *Conn) HandshakeContext(ctx context.Context) error {
 	return c.once.Do(func() error {
-		// The timeout goes through ctx, so Interruptible touches the
+		// The timeout goes through ctx, so interruptible touches the
 		// inner conn's deadline only when it passes, and then the conn
 		// is closed. Setting it up front and clearing it afterwards
 		// would wipe a deadline the caller had set on the inner conn,
@@ -157,7 +157,7 @@ func (c *Conn) HandshakeContext(ctx context.Context) error {
 			ctx, cancel = context.WithTimeoutCause(ctx, d, &HandshakeTimeoutError{After: d})
 			defer cancel()
 		}
-		err := Interruptible(ctx, c.conn, c.handshake)
+		err := interruptible(ctx, c.conn, c.handshake)
 		var v1 *V1Error
 		if err != nil && !errors.As(err, &v1) {
 			c.conn.Close()
@@ -185,7 +185,7 @@ func (c *Conn) handshake() error {
 	}
 	c.in.Lock()
 	defer c.in.Unlock()
-	c.in.r = NewReader(c.conn, readBufferSize)
+	c.in.r = newReader(c.conn, readBufferSize)
 	c.in.r.OnRead = func(n int) { c.stats.bytesIn.Add(uint64(n)) }
 	err = c.in.r.Handshake(c.hs, c.writeFlight)
 	if err != nil {
@@ -278,7 +278,7 @@ func (c *Conn) nextPacketLocked() ([]byte, error) {
 		pkt, err := c.in.r.Next()
 		c.countIn()
 		if err != nil {
-			if IsProtocolError(err) {
+			if isProtocolError(err) {
 				c.conn.Close()
 			}
 			return nil, err

@@ -19,7 +19,7 @@ type Packet struct {
 // it grows its buffer only as the packet's bytes arrive, so a peer that
 // announces a large packet and stalls holds little memory. A buffer of
 // more than 256 KiB is given back once a smaller packet follows the one
-// that needed it (and, under a [Reader], as soon as the connection goes
+// that needed it (and, under Conn's reader, as soon as the connection goes
 // quiet), so one large message does not pin megabytes for the rest of the
 // connection's life; back-to-back large packets reuse it.
 //

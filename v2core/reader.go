@@ -10,13 +10,13 @@ import (
 	"time"
 )
 
-// Reader is the receive loop of a BIP324 connection over a byte stream:
+// reader is the receive loop of a BIP324 connection over a byte stream:
 // it reads the socket into one buffer, feeds the handshake, then decodes
 // packets, keeping what it read ahead for the next step. [Conn] and
 // shaped connections are both built on it.
 //
 // Not safe for concurrent use.
-type Reader struct {
+type reader struct {
 	src        io.Reader
 	buf        []byte
 	max        int // the most buf grows to
@@ -32,16 +32,16 @@ type Reader struct {
 // quiet connection need little.
 const initialReadBuffer = 16 << 10
 
-// NewReader returns a Reader that reads src in chunks of up to size bytes.
+// newReader returns a reader that reads src in chunks of up to size bytes.
 // Its buffer starts smaller and doubles, up to size, each time a read
 // fills it: bulk transfers get large reads, idle connections hold little.
-func NewReader(src io.Reader, size int) *Reader {
-	return &Reader{src: src, buf: make([]byte, min(size, initialReadBuffer)), max: size}
+func newReader(src io.Reader, size int) *reader {
+	return &reader{src: src, buf: make([]byte, min(size, initialReadBuffer)), max: size}
 }
 
 // fill reads from src into the empty buffer. A read timeout is returned
 // but not kept: the caller may retry.
-func (r *Reader) fill() error {
+func (r *reader) fill() error {
 	if r.full && len(r.buf) < r.max {
 		r.buf = make([]byte, min(r.max, 2*len(r.buf)))
 	}
@@ -69,7 +69,7 @@ func (r *Reader) fill() error {
 // feeds hs what src brings. Bytes after the peer's version packet stay in
 // the Reader for Next. On a *V1Error, its Rest holds the bytes read after
 // the prefix. An EOF before the end is io.ErrUnexpectedEOF.
-func (r *Reader) Handshake(hs *Handshake, write func(out []byte, first bool) error) error {
+func (r *reader) Handshake(hs *Handshake, write func(out []byte, first bool) error) error {
 	var out []byte
 	first := true
 	for {
@@ -108,7 +108,7 @@ func (r *Reader) Handshake(hs *Handshake, write func(out []byte, first bool) err
 // until the next call. A read timeout may be retried; every other error
 // is final. The end of src at a packet boundary is io.EOF, within a
 // packet io.ErrUnexpectedEOF. Call it only after Handshake succeeded.
-func (r *Reader) Next() (*Packet, error) {
+func (r *reader) Next() (*Packet, error) {
 	for {
 		if r.err != nil {
 			return nil, r.err
@@ -140,20 +140,20 @@ func (r *Reader) Next() (*Packet, error) {
 	}
 }
 
-// IsProtocolError reports whether err came from the peer's bytes (a bad
+// isProtocolError reports whether err came from the peer's bytes (a bad
 // tag, a length over the limit, a handshake rule) rather than from the
 // socket: the connection should then be closed.
-func IsProtocolError(err error) bool {
+func isProtocolError(err error) bool {
 	var tooLong *ContentTooLongError
 	return errors.Is(err, ErrAuth) || errors.As(err, &tooLong) || errors.Is(err, ErrNoTerminator) ||
 		errors.Is(err, ErrV1WrongNetwork) || errors.Is(err, ErrBadKey)
 }
 
-// Interruptible runs f, which does I/O on conn, so that the end of ctx
+// interruptible runs f, which does I/O on conn, so that the end of ctx
 // interrupts it: the conn's deadline is then set in the past. It returns
 // f's error, or ctx's cause when ctx ended while f ran, even if f then
 // succeeded, since conn's deadline is spent.
-func Interruptible(ctx context.Context, conn net.Conn, f func() error) error {
+func interruptible(ctx context.Context, conn net.Conn, f func() error) error {
 	if ctx.Done() == nil {
 		return f()
 	}
@@ -165,17 +165,17 @@ func Interruptible(ctx context.Context, conn net.Conn, f func() error) error {
 	return err
 }
 
-// HandshakeOnce runs a connection's handshake once: the first caller of
+// handshakeOnce runs a connection's handshake once: the first caller of
 // Do runs it, callers meanwhile wait, and every later caller gets the
 // same result. The zero value is ready. Safe for concurrent use.
-type HandshakeOnce struct {
+type handshakeOnce struct {
 	mu   sync.Mutex
 	done atomic.Bool
 	err  error
 }
 
 // Do runs f unless a handshake already ran, and returns its result.
-func (o *HandshakeOnce) Do(f func() error) error {
+func (o *handshakeOnce) Do(f func() error) error {
 	if o.done.Load() {
 		return o.err
 	}
@@ -190,4 +190,4 @@ func (o *HandshakeOnce) Do(f func() error) error {
 }
 
 // Succeeded reports whether the handshake ran and succeeded.
-func (o *HandshakeOnce) Succeeded() bool { return o.done.Load() && o.err == nil }
+func (o *handshakeOnce) Succeeded() bool { return o.done.Load() && o.err == nil }
