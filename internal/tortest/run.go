@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -116,9 +117,24 @@ func RunPrivateNetwork(t *testing.T, tr Transport, size int) NetworkResult {
 	t.Logf("tortest: %s: client bootstrapped to 100%% in %v (%v after the network's start)",
 		tr.Name, res.Bootstrap.Round(time.Millisecond), res.Network.Round(time.Millisecond))
 
-	ctx, cancel = context.WithTimeout(context.Background(), fetchTimeout)
-	defer cancel()
-	d, err := srv.Fetch(ctx, c.SOCKS())
+	// Right at 100% a fresh private network may not yet give the client
+	// a usable exit (tor: "Have tried resolving or connecting to address
+	// ... Giving up", a SOCKS failure before any byte); tor builds new
+	// circuits within seconds, so a refused connection is tried again a
+	// few times. A fetch that starts and then fails is never retried.
+	var d Download
+	var err error
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		d, err = srv.Fetch(ctx, c.SOCKS())
+		cancel()
+		var se SOCKSReplyError
+		if err == nil || attempt == 3 || !errors.As(err, &se) {
+			break
+		}
+		t.Logf("tortest: %s: fetch attempt %d: %v; trying again in 5 s", tr.Name, attempt, err)
+		time.Sleep(5 * time.Second)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
