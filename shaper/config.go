@@ -119,6 +119,15 @@ type Config struct {
 	// key and the sampling source, and may rewrite it in place. Bridge
 	// authentication hides its mark here.
 	MarkGarbage func(garbage []byte, key *[v2core.EllswiftKeySize]byte, r *mrand.Rand)
+	// HandshakeTimeout bounds the handshake; zero means v2core's default
+	// (60 s, as Bitcoin Core), negative none.
+	HandshakeTimeout time.Duration
+	// Admit, when set, is called once the BIP324 handshake is done with
+	// the peer's key and garbage, before Negotiate. An error fails
+	// HandshakeContext with a *NotAdmittedError that hands the
+	// established BIP324 session to the caller, socket open: a bridge
+	// serves a peer that did not authenticate as a Bitcoin node would.
+	Admit func(peerKey *[v2core.EllswiftKeySize]byte, peerGarbage []byte) error
 	// Negotiate, when set, is called once the handshake is done with the
 	// contents of the peer's version packet, and returns the Shape of our
 	// send direction from then on (nil keeps Shape) and a seed (zero

@@ -2,6 +2,7 @@ package shaper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
@@ -43,6 +44,17 @@ func (e *UnsentError) Unwrap() error { return e.Err }
 
 // Unsent returns Bytes; ptspec finds it through this method.
 func (e *UnsentError) Unsent() int64 { return e.Bytes }
+
+// NotAdmittedError is returned by HandshakeContext when Config.Admit
+// refused the peer. The BIP324 handshake is done: Conn is the session,
+// over the still open socket, and belongs to the caller from then on.
+type NotAdmittedError struct {
+	Err  error
+	Conn *v2core.Conn
+}
+
+func (e *NotAdmittedError) Error() string { return "shaper: peer not admitted: " + e.Err.Error() }
+func (e *NotAdmittedError) Unwrap() error { return e.Err }
 
 // timeoutError is returned by writes when the write deadline passes while
 // the queue is full.
@@ -207,7 +219,13 @@ func (c *Conn) HandshakeContext(ctx context.Context) error {
 	}
 	if err != nil {
 		c.hs.err = err
-		c.conn.Close()
+		// A refused peer's session and a v1 peer's bytes are the
+		// caller's to serve; every other failure closes the socket.
+		var na *NotAdmittedError
+		var v1 *v2core.V1Error
+		if !errors.As(err, &na) && !errors.As(err, &v1) {
+			c.conn.Close()
+		}
 		close(c.loopDone)
 		return err
 	}
@@ -223,10 +241,11 @@ func (c *Conn) handshake(ctx context.Context) error {
 	c.rand = newRand(c.cfg.Seed)
 	h := &hooks{shape: c.shape, cfg: c.cfg, r: c.rand}
 	vcfg := &v2core.Config{
-		Network:       c.cfg.Network,
-		Rand:          c.cfg.Rand,
-		Hooks:         h,
-		MaxContentLen: c.cfg.MaxContentLen,
+		Network:          c.cfg.Network,
+		Rand:             c.cfg.Rand,
+		Hooks:            h,
+		MaxContentLen:    c.cfg.MaxContentLen,
+		HandshakeTimeout: c.cfg.HandshakeTimeout,
 	}
 	if c.isClient {
 		c.vc = v2core.Client(c.wire, vcfg)
@@ -237,6 +256,12 @@ func (c *Conn) handshake(ctx context.Context) error {
 		return err
 	}
 	c.stats.garbage.Store(int64(h.garbage))
+	if c.cfg.Admit != nil {
+		key, garbage, _ := c.vc.PeerFlight()
+		if err := c.cfg.Admit(&key, garbage); err != nil {
+			return &NotAdmittedError{Err: err, Conn: c.vc}
+		}
+	}
 	c.peerV = c.vc.PeerVersion()
 	return c.startSendSide()
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bip324pt/bip324-pt/eval/wiretap"
 	"github.com/bip324pt/bip324-pt/internal/memconn"
+	"github.com/bip324pt/bip324-pt/padding"
 	"github.com/bip324pt/bip324-pt/schedule"
 	"github.com/bip324pt/bip324-pt/v2core"
 )
@@ -592,5 +593,38 @@ func TestConn_LargeMessageConstantRate(t *testing.T) {
 		}
 		p.cli.Conn.Close()
 		p.srv.Conn.Close()
+	})
+}
+
+// TestConn_Admit: a server whose Admit refuses the peer's flight fails
+// its handshake with a *NotAdmittedError that hands over the BIP324
+// session, socket open; Admit sees the client's garbage as sent.
+func TestConn_Admit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := memconn.Pipe(1 << 16)
+		var seen []byte
+		cli := Client(a, &Config{Shape: &Shape{GarbageLen: fixedDist(100), Garbage: padding.PrintableFiller{}}})
+		srv := Server(b, &Config{Admit: func(key *[v2core.EllswiftKeySize]byte, g []byte) error {
+			seen = append([]byte{}, g...)
+			return errors.New("no mark")
+		}})
+		go func() {
+			cli.Handshake()
+			cli.WritePacket([]byte{1}, []byte("hello node"))
+		}()
+		err := srv.Handshake()
+		var na *NotAdmittedError
+		if !errors.As(err, &na) || na.Conn == nil {
+			t.Fatalf("server handshake: %v, want a *NotAdmittedError with the session", err)
+		}
+		if len(seen) != 100 {
+			t.Fatalf("Admit saw %d bytes of garbage, want 100", len(seen))
+		}
+		got, err := na.Conn.ReadPacket()
+		if err != nil || string(got) != "\x01hello node" {
+			t.Fatalf("the handed-over session read %q, %v", got, err)
+		}
+		na.Conn.Close()
+		cli.Close()
 	})
 }

@@ -100,6 +100,9 @@ type Conn struct {
 	hs       *Handshake
 	sess     *Session
 	peerVers []byte
+	// The peer's key and garbage, kept for the owner (PeerFlight).
+	peerKey     [EllswiftKeySize]byte
+	peerGarbage []byte
 
 	in struct {
 		sync.Mutex
@@ -193,6 +196,8 @@ func (c *Conn) handshake() error {
 	}
 	c.sess = c.hs.Session()
 	c.peerVers = c.hs.PeerVersion()
+	c.peerKey, _ = c.hs.PeerKey()
+	c.peerGarbage = c.hs.PeerGarbage()
 	c.hs = nil
 	c.countIn()
 	c.countOut(0)
@@ -245,6 +250,16 @@ func (c *Conn) SessionID() ([32]byte, bool) {
 		return [32]byte{}, false
 	}
 	return c.sess.ID(), true
+}
+
+// PeerFlight returns the peer's key and garbage once the handshake is
+// done (ok false before): what a bridge checks its client's
+// authentication in. The garbage is at most MaxGarbageLen bytes.
+func (c *Conn) PeerFlight() (key [EllswiftKeySize]byte, garbage []byte, ok bool) {
+	if !c.once.Succeeded() {
+		return key, nil, false
+	}
+	return c.peerKey, c.peerGarbage, true
 }
 
 // PeerVersion returns the contents of the peer's version packet once the

@@ -388,3 +388,46 @@ func TestConn_Close(t *testing.T) {
 		t.Fatalf("read after close: %v", err)
 	}
 }
+
+// TestConn_PeerFlight: after the handshake each end holds the other's key
+// and garbage, exactly as sent; before it, nothing.
+func TestConn_PeerFlight(t *testing.T) {
+	for _, n := range []int{0, 1, 1000, MaxGarbageLen} {
+		a, b := pipePair(t)
+		g := garbageOf(n)
+		fw := &firstWrite{Conn: a}
+		c := Client(fw, &Config{Hooks: &testHooks{garbage: g}})
+		s := Server(b, nil)
+		if _, _, ok := s.PeerFlight(); ok {
+			t.Fatal("PeerFlight before the handshake")
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- c.Handshake() }()
+		if err := s.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		key, garbage, ok := s.PeerFlight()
+		if !ok || !bytes.Equal(garbage, g) {
+			t.Fatalf("garbage of %d: PeerFlight = %d bytes, %v", n, len(garbage), ok)
+		}
+		if !bytes.Equal(key[:], fw.first[:EllswiftKeySize]) {
+			t.Fatalf("garbage of %d: PeerFlight key differs from the client's", n)
+		}
+	}
+}
+
+// firstWrite keeps a copy of the first Write.
+type firstWrite struct {
+	net.Conn
+	first []byte
+}
+
+func (w *firstWrite) Write(p []byte) (int, error) {
+	if w.first == nil {
+		w.first = append([]byte{}, p...)
+	}
+	return w.Conn.Write(p)
+}

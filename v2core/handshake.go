@@ -258,6 +258,25 @@ func (h *Handshake) PeerVersion() []byte {
 	return h.sess.dec.version
 }
 
+// PeerKey returns the peer's 64-byte ElligatorSwift key once it has
+// arrived, and false before.
+func (h *Handshake) PeerKey() ([EllswiftKeySize]byte, bool) {
+	if h.peerHave < EllswiftKeySize || h.sess == nil {
+		return [EllswiftKeySize]byte{}, false
+	}
+	return h.peer, true
+}
+
+// PeerGarbage returns a copy of the peer's garbage once its terminator
+// has been found, and nil before. A bridge looks for its client's
+// authentication there.
+func (h *Handshake) PeerGarbage() []byte {
+	if h.peerGarbageLen < 0 {
+		return nil
+	}
+	return append([]byte{}, h.scan[:h.peerGarbageLen]...)
+}
+
 // PeerGarbageLen returns the length of the peer's garbage once its
 // terminator has been found, and -1 before.
 func (h *Handshake) PeerGarbageLen() int {
