@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/bip324pt/bip324-pt/internal/copyloop"
 )
 
 // fakeProxy is an upstream proxy that wants the credentials user:pass
@@ -143,7 +145,7 @@ func (p *fakeProxy) relay(c net.Conn, target string, reply func(ok bool)) {
 		return
 	}
 	up.SetDeadline(time.Now().Add(testTimeout))
-	CopyLoop(c, up)
+	copyloop.Join(c, up)
 }
 
 func TestProxyDialer(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	pt "gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib"
+
+	"github.com/bip324pt/bip324-pt/internal/copyloop"
 )
 
 // dialFunc opens a TCP connection to addr, directly or through tor's
@@ -29,7 +31,8 @@ func directDial(ctx context.Context, addr string) (net.Conn, error) {
 // its username and password as tor encodes them (pt-spec 3.5, "key=value"
 // pairs separated by ';'), go to f.NewClient; the bridge named in the
 // request is dialled and its connection wrapped; the SOCKS connection and
-// the wrapped one are then joined with CopyLoop.
+// the wrapped one are then joined by internal/copyloop's Join, which
+// passes half-closes and resets on.
 //
 // ServeSOCKS returns nil when ctx is done, and the error when ln fails. It
 // closes ln, and every connection it accepted, before it returns.
@@ -45,7 +48,8 @@ func ServeSOCKS(ctx context.Context, cfg Config, ln net.Listener, f ClientFactor
 
 // Forward runs the client side of the transport for one bridge: each
 // connection accepted on ln gets a connection to bridge (HOST:PORT),
-// wrapped by w, and the two are joined with CopyLoop.
+// wrapped by w, and the two are joined by internal/copyloop's Join, which
+// passes half-closes and resets on.
 //
 // Forward returns nil when ctx is done, and the error when ln fails. It
 // closes ln, and every connection it accepted, before it returns.
@@ -62,7 +66,7 @@ func Forward(ctx context.Context, cfg Config, ln net.Listener, w Wrapper, bridge
 // Serve runs the server side of the transport on ln in front of target
 // (HOST:PORT), the way RunServer does in front of tor: each accepted
 // connection is wrapped by w, and if that succeeds, joined with a new
-// connection to target by CopyLoop.
+// connection to target by internal/copyloop's Join.
 //
 // Serve returns nil when ctx is done, and the error when ln fails. It
 // closes ln, and every connection it accepted, before it returns.
@@ -235,8 +239,8 @@ func (r *runner) join(ctx context.Context, a, b net.Conn) {
 		b.Close()
 	})
 	defer stop()
-	aToB, bToA, err := CopyLoop(a, b)
-	if n := Unsent(err); n > 0 {
+	aToB, bToA, err := copyloop.Join(a, b)
+	if n := copyloop.Unsent(err); n > 0 {
 		// Never silent: the far end got less than the application
 		// sent, and only a peer that stopped reading causes it.
 		r.log.Warn("ptspec: connection closed with bytes undelivered", "dropped", n, "up", aToB, "down", bToA, "err", r.cfg.scrubErr(err))

@@ -35,15 +35,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 10*time.Second, "how long the workload runs")
 	trace := fs.String("trace", "", "write every write on the wire to `file` as time_ns,direction,size lines")
 	quiet := fs.Bool("quiet", false, "no live progress")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), demoHelp)
-		fs.PrintDefaults()
-	}
-	if code, done := parseFlags(fs, args, stdout, stderr); done {
+	fs.Usage = func() { fmt.Fprint(fs.Output(), demoHelp); printFlags(fs) }
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "demo", "unexpected argument %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return usageError(stderr, "demo", "unexpected argument %q", pos[0])
 	}
 	if *duration <= 0 || *duration > 24*time.Hour {
 		return usageError(stderr, "demo", "--duration %v, want more than 0 and at most 24h", *duration)

@@ -38,28 +38,15 @@ Flags:
 
 func runNodePing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("node ping", flag.ContinueOnError)
-	// Parse errors are reported below, in our own words.
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
 	networkName := fs.String("network", "main", "the peer's `network`: main, test, testnet4, signet or regtest")
 	timeout := fs.Duration("timeout", node.DefaultTimeout, "bound on the whole exchange, v1 retry included")
 	v2Only := fs.Bool("v2-only", false, "fail rather than retry with v1 when the peer closes the v2 attempt")
 	logLevel := fs.String("log-level", "warn", "log `level` on stderr: debug, info, warn or error")
-	printUsage := func(w io.Writer) {
-		fmt.Fprint(w, nodePingHelp)
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
+	fs.Usage = func() { fmt.Fprint(fs.Output(), nodePingHelp); printFlags(fs) }
 	bad := func(format string, a ...any) int { return usageError(stderr, "node ping", format, a...) }
-
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		printUsage(stdout)
-		return exitOK
-	}
-	if err != nil {
-		return bad("%v", err)
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
 	}
 	if len(pos) != 1 {
 		return bad("want one HOST[:PORT], got %d arguments", len(pos))
@@ -71,9 +58,9 @@ func runNodePing(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *timeout <= 0 {
 		return bad("--timeout must be positive, got %v", *timeout)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return bad("invalid --log-level %q: want debug, info, warn or error", *logLevel)
+	level, err := parseLevel(*logLevel)
+	if err != nil {
+		return bad("%v", err)
 	}
 	addr, err := node.AddrWithPort(pos[0], network.DefaultPort())
 	if err != nil {
@@ -109,25 +96,4 @@ func runNodePing(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fmt.Fprintf(stdout, "peer protocol version: %d\n", res.Peer.Protocol)
 	fmt.Fprintf(stdout, "round-trip time: %.3f ms\n", float64(res.RTT.Nanoseconds())/1e6)
 	return exitOK
-}
-
-// parseInterspersed parses flags that may come before and after the
-// positional arguments, which it returns. After "--" everything is
-// positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }

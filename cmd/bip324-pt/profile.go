@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -17,14 +18,21 @@ const profileHelp = `Usage:
 docs/profiles.md describes every field.
 `
 
+// profileArgs parses the arguments of "profile NAME" (no flags; --help
+// prints profileHelp) and returns the positional ones.
+func profileArgs(name string, args []string, stdout, stderr io.Writer) (pos []string, code int, done bool) {
+	fs := flag.NewFlagSet("profile "+name, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), profileHelp) }
+	return parseFlags(fs, args, stdout, stderr)
+}
+
 func runProfileList(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		if isHelp(args[0]) {
-			fmt.Fprint(stdout, profileHelp)
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "bip324-pt: profile list: unexpected argument %q\n", args[0])
-		return exitUsage
+	pos, code, done := profileArgs("list", args, stdout, stderr)
+	if done {
+		return code
+	}
+	if len(pos) > 0 {
+		return usageError(stderr, "profile list", "unexpected argument %q", pos[0])
 	}
 	for _, name := range profiles.Builtins() {
 		p, err := profiles.Load(name)
@@ -38,17 +46,16 @@ func runProfileList(_ context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runProfileShow(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 || isHelp(args[0]) {
-		if len(args) == 1 {
-			fmt.Fprint(stdout, profileHelp)
-			return exitOK
-		}
-		fmt.Fprint(stderr, "bip324-pt: profile show: want one profile name\n")
-		return exitUsage
+	pos, code, done := profileArgs("show", args, stdout, stderr)
+	if done {
+		return code
 	}
-	src, ok := profiles.BuiltinSource(args[0])
+	if len(pos) != 1 {
+		return usageError(stderr, "profile show", "want one profile name")
+	}
+	src, ok := profiles.BuiltinSource(pos[0])
 	if !ok {
-		fmt.Fprintf(stderr, "bip324-pt: profile show: no built-in profile %q (see \"bip324-pt profile list\")\n", args[0])
+		fmt.Fprintf(stderr, "bip324-pt: profile show: no built-in profile %q (see \"bip324-pt profile list\")\n", pos[0])
 		return exitFailure
 	}
 	stdout.Write(src)
@@ -56,15 +63,14 @@ func runProfileShow(_ context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runProfileCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 || isHelp(args[0]) {
-		if len(args) == 1 {
-			fmt.Fprint(stdout, profileHelp)
-			return exitOK
-		}
-		fmt.Fprint(stderr, "bip324-pt: profile check: want one file\n")
-		return exitUsage
+	pos, code, done := profileArgs("check", args, stdout, stderr)
+	if done {
+		return code
 	}
-	p, err := profiles.Load(args[0])
+	if len(pos) != 1 {
+		return usageError(stderr, "profile check", "want one file")
+	}
+	p, err := profiles.Load(pos[0])
 	if err != nil {
 		var pe *profiles.Error
 		if errors.As(err, &pe) {
@@ -74,6 +80,6 @@ func runProfileCheck(_ context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return exitFailure
 	}
-	fmt.Fprintf(stdout, "%s: ok (profile %q, schedule %s)\n", args[0], p.Name, orImmediate(p.Schedule.Kind))
+	fmt.Fprintf(stdout, "%s: ok (profile %q, schedule %s)\n", pos[0], p.Name, orImmediate(p.Schedule.Kind))
 	return exitOK
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,241 +9,47 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
 	pt "gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib"
 
 	"github.com/bip324pt/bip324-pt/internal/bridge"
-	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
-	"github.com/bip324pt/bip324-pt/profiles"
 	"github.com/bip324pt/bip324-pt/ptspec"
-	"github.com/bip324pt/bip324-pt/shaper"
 )
 
 // logFile is the log in the state directory in managed mode.
 const logFile = "bip324-pt.log"
 
-// parseLevel maps --log-level to a slog level.
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
-	}
-	return l, nil
-}
+// clientFactory is bridge.ClientFactory as ptspec's ClientFactory: the
+// bridge line's arguments come from each SOCKS request.
+type clientFactory struct{ bridge.ClientFactory }
 
-// shapes holds each profile compiled once: a Shape is shared by every
-// connection that uses it.
-var shapes sync.Map // name -> shapeEntry
-
-type shapeEntry struct {
-	shape   *shaper.Shape
-	request bool // the profile sends a version-packet request
-}
-
-// shaping returns the compiled profile name (compiled once), and seedHex
-// (64 hex digits or empty) as a seed.
-func shaping(name, seedHex string) (*shaper.Shape, bool, [32]byte, error) {
-	var seed [32]byte
-	if seedHex != "" {
-		b, err := hex.DecodeString(seedHex)
-		if err != nil || len(b) != 32 {
-			return nil, false, seed, errors.New("seed= wants 64 hex digits")
-		}
-		copy(seed[:], b)
-	}
-	if e, ok := shapes.Load(name); ok {
-		return e.(shapeEntry).shape, e.(shapeEntry).request, seed, nil
-	}
-	p, err := profiles.Load(name)
-	if err != nil {
-		return nil, false, seed, err
-	}
-	shape, err := p.Compile()
-	if err != nil {
-		return nil, false, seed, err
-	}
-	e, _ := shapes.LoadOrStore(name, shapeEntry{shape, p.WantsVersionRequest()})
-	return e.(shapeEntry).shape, e.(shapeEntry).request, seed, nil
-}
-
-// clientFactory makes bridge clients from bridge-line arguments, with
-// defaults for arguments a SOCKS request leaves out.
-type clientFactory struct {
-	defaults pt.Args
-	// log gets the client's warnings (a bridge that applied another
-	// profile than the one asked for); nil means silent.
-	log *slog.Logger
-}
-
-type clientWrapper struct{ cc *bridge.ClientConfig }
-
-func (w clientWrapper) WrapConn(ctx context.Context, conn net.Conn) (net.Conn, error) {
-	return bridge.Client(ctx, conn, w.cc)
-}
-
-// NewClient makes a client from a SOCKS request's bridge-line arguments;
-// f.defaults supplies those it leaves out. An unknown key is an error.
 func (f clientFactory) NewClient(args pt.Args) (ptspec.Wrapper, error) {
-	if err := checkKeys(args, bridgeLineKeys); err != nil {
-		return nil, fmt.Errorf("bridge line: %w", err)
-	}
-	cc, err := clientConfig(func(k string) string {
-		if v, ok := args.Get(k); ok {
-			return v
-		}
-		v, _ := f.defaults.Get(k)
-		return v
-	}, true)
+	cc, err := f.ClientFactory.NewClient(args)
 	if err != nil {
 		return nil, err
 	}
-	cc.Logger = f.log
-	return clientWrapper{cc}, nil
+	return cc, nil
 }
 
-// checkDefaults checks the arguments of --bridge at start, where the
-// secret may be left to each SOCKS request.
-func (f clientFactory) checkDefaults() error {
-	if err := checkKeys(f.defaults, bridgeLineKeys); err != nil {
-		return err
-	}
-	_, err := clientConfig(func(k string) string {
-		v, _ := f.defaults.Get(k)
-		return v
-	}, false)
-	return err
-}
+// serverFactory is a bridge as ptspec's ServerFactory for one bindaddr.
+type serverFactory struct{ *bridge.Server }
 
-// clientConfig builds a bridge client from the bridge-line arguments get
-// returns ("" for one not given). Without needSecret, a missing secret=
-// is no error, and the result is nil.
-func clientConfig(get func(key string) string, needSecret bool) (*bridge.ClientConfig, error) {
-	secretArg := get("secret")
-	var secret bridgeauth.Secret
-	if secretArg != "" {
-		var err error
-		if secret, err = bridgeauth.ParseSecret(secretArg); err != nil {
-			return nil, err
-		}
-	} else if needSecret {
-		return nil, errors.New("missing secret= (copy it from the bridge line)")
-	}
-	// Without profile=, we send unshaped and the bridge uses its own
-	// default for its direction.
-	profile := get("profile")
-	shape := profile
-	if shape == "" {
-		shape = "none"
-	}
-	// Only built-in names: a bridge line, which tor passes to us, never
-	// names a file on this machine.
-	if _, ok := profiles.BuiltinSource(shape); !ok {
-		return nil, fmt.Errorf("profile=%q is not a built-in profile (%s)", profile, strings.Join(profiles.Builtins(), ", "))
-	}
-	cfg, wantsRequest, seed, err := shaping(shape, get("seed"))
-	if err != nil {
-		return nil, err
-	}
-	if secretArg == "" {
-		return nil, nil
-	}
-	req := bridge.Request{Profile: profile, Seed: seed}
-	if !wantsRequest {
-		req = bridge.Request{}
-	}
-	return &bridge.ClientConfig{Secret: secret, Shape: cfg, Seed: seed, Request: req}, nil
-}
-
-// serverFactory is the bridge for one bindaddr.
-type serverFactory struct {
-	srv  *bridge.Server
-	args pt.Args
-}
-
-func (f *serverFactory) Args() pt.Args { return f.args }
-func (f *serverFactory) WrapConn(ctx context.Context, conn net.Conn) (net.Conn, error) {
-	return f.srv.WrapConn(ctx, conn)
-}
-
-// serverOptions are the bridge's settings, from flags (standalone) or
-// ServerTransportOptions (managed).
-type serverOptions struct {
-	profile      string
-	allow        string
-	fallback     string
-	probeMin     time.Duration
-	probeMax     time.Duration
-	firstTimeout time.Duration
-}
-
-// managedServerOptions reads a managed bridge's ServerTransportOptions
-// (serverOptionKeys); an unknown key or a bad fallback= is an error.
-func managedServerOptions(args pt.Args) (serverOptions, error) {
-	var o serverOptions
-	if err := checkKeys(args, serverOptionKeys); err != nil {
-		return o, fmt.Errorf("ServerTransportOptions: %w", err)
-	}
-	o.profile, _ = args.Get("profile")
-	o.allow, _ = args.Get("allow")
-	o.fallback, _ = args.Get("fallback")
-	if _, ok := args.Get("fallback"); ok {
-		if err := checkHostPort(o.fallback); err != nil {
-			return o, fmt.Errorf("ServerTransportOptions: fallback=: %w", err)
-		}
-	}
-	return o, nil
-}
-
-func newServerFactory(stateDir string, o serverOptions, log *slog.Logger) (*serverFactory, bridgeauth.Secret, error) {
-	secret, err := bridge.LoadOrCreateSecret(stateDir)
-	if err != nil {
-		return nil, secret, err
-	}
-	if o.profile == "" {
-		o.profile = "none"
-	}
-	cfg, _, _, err := shaping(o.profile, "")
-	if err != nil {
-		return nil, secret, err
-	}
-	var allowed []string
-	if o.allow != "" {
-		allowed = strings.Split(o.allow, ",")
-	}
-	srv, err := bridge.NewServer(bridge.ServerConfig{
-		Secret:           secret,
-		Shape:            cfg,
-		Profile:          o.profile,
-		Allowed:          allowed,
-		Fallback:         o.fallback,
-		ProbeCloseMin:    o.probeMin,
-		ProbeCloseMax:    o.probeMax,
-		FirstReadTimeout: o.firstTimeout,
-		Logger:           log,
-	})
-	if err != nil {
-		return nil, secret, err
-	}
-	if err := bridge.WriteBridgeLine(stateDir, secret); err != nil {
-		return nil, secret, err
-	}
-	args := pt.Args{}
-	args.Add("secret", secret.Encode())
-	return &serverFactory{srv: srv, args: args}, secret, nil
-}
+func (f serverFactory) Args() pt.Args { return f.Server.Args() }
 
 // runManaged runs bip324-pt as tor's managed transport: the client side
 // when TOR_PT_CLIENT_TRANSPORTS is set, else the server side.
 func runManaged(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bip324-pt", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
 	level := fs.String("log-level", "info", "log `level` in <state dir>/"+logFile+": debug, info, warn, error")
 	logAddrs := fs.Bool("unsafe-logging", false, "put peer addresses in the log (scrubbed by default)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	fs.Usage = func() { fmt.Fprint(fs.Output(), managedHelp); printFlags(fs) }
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
+	}
+	if len(pos) > 0 {
+		return usageError(stderr, "", "unexpected argument %q", pos[0])
 	}
 	lvl, err := parseLevel(*level)
 	if err != nil {
@@ -268,7 +72,7 @@ func runManaged(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cfg := ptspec.Config{Logger: log, LogAddrs: *logAddrs, Stdout: stdout, HandshakeTimeout: 90 * time.Second}
 	if ptspec.ManagedClient() {
 		log.Info("bip324-pt: managed client starting", "version", version())
-		err = ptspec.RunClient(ctx, cfg, clientFactory{log: log})
+		err = ptspec.RunClient(ctx, cfg, clientFactory{bridge.ClientFactory{Logger: log}})
 	} else {
 		log.Info("bip324-pt: managed server starting", "version", version())
 		var servers []*bridge.Server
@@ -278,17 +82,17 @@ func runManaged(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 		}()
 		err = ptspec.RunServer(ctx, cfg, func(b pt.Bindaddr) (ptspec.ServerFactory, error) {
-			o, err := managedServerOptions(b.Options)
+			o, err := bridge.ParseServerOptions(b.Options)
 			if err != nil {
 				return nil, err
 			}
-			f, _, err := newServerFactory(dir, o, log)
+			srv, err := o.NewServer(dir, log)
 			if err != nil {
 				return nil, err
 			}
-			servers = append(servers, f.srv)
+			servers = append(servers, srv)
 			log.Info("bip324-pt: bridge line written", "file", filepath.Join(dir, bridge.BridgeLineFile))
-			return f, nil
+			return serverFactory{srv}, nil
 		})
 	}
 	if err != nil {
@@ -298,6 +102,16 @@ func runManaged(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	log.Info("bip324-pt: managed mode done")
 	return exitOK
 }
+
+const managedHelp = `Usage: bip324-pt [--log-level LEVEL] [--unsafe-logging]
+
+With tor's TOR_PT_* variables in the environment, bip324-pt is tor's
+managed transport (ClientTransportPlugin or ServerTransportPlugin): no
+subcommand, only these flags. A bridge takes profile=, allow= and
+fallback= in ServerTransportOptions.
+
+Flags:
+`
 
 const serverHelp = `Usage: bip324-pt server --listen ADDR --forward HOST:PORT [flags]
 
@@ -320,29 +134,30 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	listen := fs.String("listen", "", "`address` to accept clients on (required)")
 	forward := fs.String("forward", "", "`HOST:PORT` each client connection is forwarded to (required)")
 	state := fs.String("state", "bip324-pt-state", "state `directory` (the secret, the bridge line)")
-	var o serverOptions
-	fs.StringVar(&o.profile, "profile", "none", "default `profile` of the bridge's direction")
-	fs.StringVar(&o.allow, "allow", "", "comma-separated built-in `profiles` clients may ask for (default: all)")
-	fs.StringVar(&o.fallback, "fallback", "", "`HOST:PORT` of a real Bitcoin node that gets refused connections")
-	fs.DurationVar(&o.probeMin, "probe-close-min", 10*time.Second, "shortest delay before a refused connection is closed")
-	fs.DurationVar(&o.probeMax, "probe-close-max", 60*time.Second, "longest delay before a refused connection is closed")
-	fs.DurationVar(&o.firstTimeout, "first-read-timeout", 60*time.Second, "how long to wait for a client's first bytes")
+	var o bridge.ServerOptions
+	fs.StringVar(&o.Profile, "profile", "none", "default `profile` of the bridge's direction")
+	fs.StringVar(&o.Allow, "allow", "", "comma-separated built-in `profiles` clients may ask for (default: all)")
+	fs.StringVar(&o.Fallback, "fallback", "", "`HOST:PORT` of a real Bitcoin node that gets refused connections")
+	fs.DurationVar(&o.ProbeCloseMin, "probe-close-min", 10*time.Second, "shortest delay before a refused connection is closed")
+	fs.DurationVar(&o.ProbeCloseMax, "probe-close-max", 60*time.Second, "longest delay before a refused connection is closed")
+	fs.DurationVar(&o.FirstReadTimeout, "first-read-timeout", 60*time.Second, "how long to wait for a client's first bytes")
 	level := fs.String("log-level", "info", "log `level` on stderr")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), serverHelp); fs.PrintDefaults() }
-	if code, done := parseFlags(fs, args, stdout, stderr); done {
+	fs.Usage = func() { fmt.Fprint(fs.Output(), serverHelp); printFlags(fs) }
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "server", "unexpected argument %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return usageError(stderr, "server", "unexpected argument %q", pos[0])
 	}
 	if *listen == "" || *forward == "" {
 		return usageError(stderr, "server", "--listen and --forward are required")
 	}
-	if err := checkHostPort(*forward); err != nil {
+	if err := bridge.CheckHostPort(*forward); err != nil {
 		return usageError(stderr, "server", "--forward: %v", err)
 	}
 	if flagSet(fs, "fallback") {
-		if err := checkHostPort(o.fallback); err != nil {
+		if err := bridge.CheckHostPort(o.Fallback); err != nil {
 			return usageError(stderr, "server", "--fallback: %v", err)
 		}
 	}
@@ -352,21 +167,21 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	log.Info("bip324-pt: server starting", "version", version())
-	f, secret, err := newServerFactory(*state, o, log)
+	srv, err := o.NewServer(*state, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "bip324-pt: server: %v\n", err)
 		return exitFailure
 	}
-	defer f.srv.Close()
+	defer srv.Close()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "bip324-pt: server: %v\n", err)
 		return exitFailure
 	}
 	fmt.Fprintf(stdout, "listening: %s\n", ln.Addr())
-	fmt.Fprintf(stdout, "bridge: %s %s\n", ln.Addr(), bridge.BridgeArgs(secret))
-	cfg := ptspec.Config{Logger: log, HandshakeTimeout: o.firstTimeout + 30*time.Second}
-	if err := ptspec.Serve(ctx, cfg, ln, f, *forward); err != nil {
+	fmt.Fprintf(stdout, "bridge: %s %s\n", ln.Addr(), srv.BridgeArgs())
+	cfg := ptspec.Config{Logger: log, HandshakeTimeout: o.FirstReadTimeout + 30*time.Second}
+	if err := ptspec.Serve(ctx, cfg, ln, srv, *forward); err != nil {
 		fmt.Fprintf(stderr, "bip324-pt: server: %v\n", err)
 		return exitFailure
 	}
@@ -396,28 +211,19 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Var(&fwd, "forward", "plain TCP forwarding to the bridge instead of SOCKS5 (optionally =HOST:PORT of the bridge)")
 	forward := &fwd.on
 	level := fs.String("log-level", "info", "log `level` on stderr")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), clientHelp); fs.PrintDefaults() }
-	if code, done := parseFlags(fs, args, stdout, stderr); done {
+	fs.Usage = func() { fmt.Fprint(fs.Output(), clientHelp); printFlags(fs) }
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
 		return code
 	}
-	// "--forward HOST:PORT": a boolean flag leaves the address behind,
-	// and flag parsing stops there.
-	if rest := fs.Args(); fwd.on && fwd.addr == "" && len(rest) > 0 {
-		if err := fwd.Set(rest[0]); err != nil {
-			return usageError(stderr, "client", "--forward: %v", err)
-		}
-		if code, done := parseFlags(fs, rest[1:], stdout, stderr); done {
-			return code
-		}
-	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "client", "unexpected argument %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return usageError(stderr, "client", "unexpected argument %q", pos[0])
 	}
 	lvl, err := parseLevel(*level)
 	if err != nil {
 		return usageError(stderr, "client", "%v", err)
 	}
-	addr, bargs, err := parseBridge(*bridgeLine)
+	addr, bargs, err := bridge.ParseBridgeLine(*bridgeLine)
 	if err != nil {
 		return usageError(stderr, "client", "--bridge: %v", err)
 	}
@@ -431,12 +237,12 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return usageError(stderr, "client", "--forward needs the bridge's HOST:PORT (in --bridge or after --forward)")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	f := clientFactory{defaults: bargs, log: log}
+	f := clientFactory{bridge.ClientFactory{Defaults: bargs, Logger: log}}
 	var w ptspec.Wrapper
 	if *forward {
-		w, err = f.NewClient(pt.Args{})
+		w, err = f.NewClient(nil)
 	} else {
-		err = f.checkDefaults()
+		err = f.CheckDefaults()
 	}
 	if err != nil {
 		return usageError(stderr, "client", "--bridge: %v", err)
@@ -461,80 +267,3 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	return exitOK
 }
-
-// parseBridge splits "HOST:PORT k=v k=v" (a bridge line without the
-// "Bridge bip324" and fingerprint words, which it also accepts).
-func parseBridge(s string) (string, pt.Args, error) {
-	args := pt.Args{}
-	fields := strings.Fields(s)
-	if len(fields) > 0 && strings.EqualFold(fields[0], "bridge") {
-		fields = fields[1:]
-	}
-	if len(fields) > 0 && fields[0] == "bip324" {
-		fields = fields[1:]
-	}
-	addr := ""
-	for _, f := range fields {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			args.Add(k, v)
-			continue
-		}
-		if addr == "" {
-			if err := checkHostPort(f); err != nil {
-				return "", nil, err
-			}
-			addr = f
-			continue
-		}
-		if len(f) == 40 { // a fingerprint
-			continue
-		}
-		return "", nil, fmt.Errorf("unexpected %q", f)
-	}
-	if err := checkKeys(args, bridgeLineKeys); err != nil {
-		return "", nil, err
-	}
-	return addr, args, nil
-}
-
-// flagSet reports whether the flag name was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
-// forwardFlag is the client's --forward: a switch, which may also carry
-// the bridge's address (--forward=HOST:PORT, or HOST:PORT after it).
-type forwardFlag struct {
-	on   bool
-	addr string
-}
-
-func (f *forwardFlag) String() string {
-	if f == nil || !f.on {
-		return "false"
-	}
-	if f.addr != "" {
-		return f.addr
-	}
-	return "true"
-}
-
-func (f *forwardFlag) Set(s string) error {
-	switch s {
-	case "true":
-		f.on = true
-		return nil
-	case "false":
-		f.on = false
-		return nil
-	}
-	if err := checkHostPort(s); err != nil {
-		return err
-	}
-	f.on, f.addr = true, s
-	return nil
-}
-
-func (f *forwardFlag) IsBoolFlag() bool { return true }

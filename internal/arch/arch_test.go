@@ -12,6 +12,10 @@ import (
 
 const mod = "github.com/bip324pt/bip324-pt/"
 
+// goptlib is Tor's pluggable-transport library, which only ptspec and cmd
+// import.
+const goptlib = "gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib"
+
 // pkg is what the tests read from go list about one of our packages.
 type pkg struct {
 	ImportPath   string
@@ -90,28 +94,34 @@ var evalLeaves = map[string][]string{
 
 // TestImportArrows checks who may import whom:
 //
-//	cmd/bip324-pt ─► ptspec ─► goptlib
+//	cmd/bip324-pt ─► ptspec ─► goptlib, internal/copyloop
 //	cmd/bip324-pt ─► profiles ─► shaper ─► v2core ─► x/crypto, btcec/v2
 //	profiles, shaper ─► padding, schedule ─► std only
+//	ptspec, internal/bridge ─► internal/copyloop ─► std only
 //	eval ─► any of ours; only cmd imports eval; nothing imports cmd
 //
-// and, for the eval tree: outside eval and cmd, no non-test file imports
+// goptlib is imported by ptspec and cmd only (internal/bridge takes a
+// bridge line's arguments as a plain map), and, for the eval tree: outside eval and cmd, no non-test file imports
 // eval or a package under it, and tests import only the eval leaves
 // (eval/wiretap, eval/fet, eval/measure).
 func TestImportArrows(t *testing.T) {
 	forbidden := map[string][]string{
-		"v2core":   {""}, // BIP324 only: shaping comes in through its own Hooks
-		"padding":  {""}, // nothing of ours
-		"schedule": {""},
-		"shaper":   {"profiles", "ptspec", "eval"},
-		"profiles": {"ptspec", "eval"},
-		"ptspec":   {"shaper", "profiles", "v2core", "eval"},
+		"v2core":            {""}, // BIP324 only: shaping comes in through its own Hooks
+		"padding":           {""}, // nothing of ours
+		"schedule":          {""},
+		"internal/copyloop": {""}, // the one copy loop: std only
+		"shaper":            {"profiles", "ptspec", "eval"},
+		"profiles":          {"ptspec", "eval"},
+		"ptspec":            {"shaper", "profiles", "v2core", "eval"},
 	}
 	for _, p := range listPackages(t) {
 		name := p.name()
 		for _, imp := range p.Imports {
 			if imp == "math/rand" {
 				t.Errorf("%s imports math/rand; use math/rand/v2", name)
+			}
+			if strings.HasPrefix(imp, goptlib) && name != "ptspec" && !under(name, "cmd") {
+				t.Errorf("%s imports goptlib; only ptspec (the Tor PT glue) and cmd may", name)
 			}
 		}
 		for _, imp := range ours(p.Imports) {
@@ -144,8 +154,9 @@ func TestImportArrows(t *testing.T) {
 }
 
 // TestLeaves: padding and schedule are std-only leaves of pure maths,
-// ptspec imports goptlib and nothing else outside the standard library,
-// and the eval leaves import the standard library and of ours only what
+// internal/copyloop is a std-only leaf, ptspec imports goptlib and
+// internal/copyloop and nothing else outside the standard library, and
+// the eval leaves import the standard library and of ours only what
 // evalLeaves allows them.
 func TestLeaves(t *testing.T) {
 	pkgs := map[string]pkg{}
@@ -164,12 +175,13 @@ func TestLeaves(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"padding", "schedule"} {
+	for _, name := range []string{"padding", "schedule", "internal/copyloop"} {
 		check(name, isStd, "it must import only the standard library")
 	}
 	check("ptspec", func(imp string) bool {
-		return isStd(imp) || strings.HasPrefix(imp, "gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib")
-	}, "it must import only the standard library and goptlib")
+		return isStd(imp) || strings.HasPrefix(imp, goptlib) ||
+			imp == mod+"internal/copyloop"
+	}, "it must import only the standard library, goptlib and internal/copyloop (a std-only leaf)")
 	for name, may := range evalLeaves {
 		rule := "an eval leaf must import only the standard library (not testing) and nothing of ours"
 		if len(may) > 0 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
+	"github.com/bip324pt/bip324-pt/internal/copyloop"
 	"github.com/bip324pt/bip324-pt/profiles"
 	"github.com/bip324pt/bip324-pt/shaper"
 	"github.com/bip324pt/bip324-pt/v2core"
@@ -148,9 +149,8 @@ type Server struct {
 	cfg      ServerConfig
 	verifier *bridgeauth.Verifier
 	allowed  map[string]bool
-	mu       sync.Mutex
+	mu       sync.Mutex // guards rand
 	rand     *mrand.Rand
-	shapes   map[string]*shaper.Shape // compiled profiles, by name
 
 	// Refused connections are dealt with by goroutines the Server owns,
 	// so WrapConn returns at once; Close ends them.
@@ -213,7 +213,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg: cfg, verifier: v, allowed: allowed, shapes: make(map[string]*shaper.Shape),
+		cfg: cfg, verifier: v, allowed: allowed,
 		rand:     mrand.New(mrand.NewChaCha8(seed)),
 		refusing: make(chan struct{}, cfg.MaxRefused),
 		ctx:      ctx, cancel: cancel,
@@ -312,23 +312,11 @@ func (s *Server) negotiate(v []byte) (*shaper.Shape, [32]byte, string, bool, err
 	return shape, seed, req.Profile, true, nil
 }
 
-// shape returns the compiled Shape of an allowed profile, compiled once.
+// shape returns the compiled Shape of an allowed profile, compiled once
+// per process.
 func (s *Server) shape(name string) (*shaper.Shape, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sh, ok := s.shapes[name]; ok {
-		return sh, nil
-	}
-	p, err := profiles.Load(name)
-	if err != nil {
-		return nil, err
-	}
-	sh, err := p.Compile()
-	if err != nil {
-		return nil, err
-	}
-	s.shapes[name] = sh
-	return sh, nil
+	sh, _, err := compileProfile(name)
+	return sh, err
 }
 
 // directionSeed is the seed of the bridge's direction for a client's
@@ -387,7 +375,9 @@ func drain(ctx context.Context, c net.Conn, read, limit int, deadline time.Time)
 }
 
 // handOver connects raw to the fallback node, replaying the bytes read,
-// and copies both ways until either side closes.
+// and joins the two with copyloop.Join until both directions end: a
+// half-close is passed on as a half-close, and a reset (the prober's or
+// the node's) as a reset, so the prober meets the node's own behaviour.
 func (s *Server) handOver(ctx context.Context, raw net.Conn, first []byte) {
 	defer raw.Close()
 	raw.SetReadDeadline(time.Time{})
@@ -404,25 +394,8 @@ func (s *Server) handOver(ctx context.Context, raw net.Conn, first []byte) {
 	if _, err := up.Write(first); err != nil {
 		return
 	}
-	splice(raw, up)
-}
-
-// splice copies both ways between a and b until both directions end.
-func splice(a, b net.Conn) {
-	var wg sync.WaitGroup
-	wg.Add(2)
-	half := func(dst, src net.Conn) {
-		defer wg.Done()
-		io.Copy(dst, src)
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		} else {
-			dst.Close()
-		}
-	}
-	go half(a, b)
-	go half(b, a)
-	wg.Wait()
+	toNode, fromNode, err := copyloop.Join(raw, up)
+	s.cfg.Logger.Debug("bridge: fallback session ended", "to_fallback", toNode+int64(len(first)), "from_fallback", fromNode, "err", err)
 }
 
 // prefixConn returns prefix before the connection's own bytes.

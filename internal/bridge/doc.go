@@ -33,4 +33,12 @@
 // The record bytes are BIP324 message types no BIP assigns, so a Bitcoin
 // node would ignore such packets. Conn is the byte stream over a
 // shaper.Conn in this framing; Client and Server.WrapConn make one.
+//
+// An operator's words reach the package as a bridge line
+// (ParseBridgeLine; ClientFactory makes a ClientConfig from its
+// arguments, with defaults) and as the bridge's settings (ServerOptions,
+// from the command's flags or ParseServerOptions of tor's
+// ServerTransportOptions, builds a Server). Arguments are plain
+// map[string][]string, goptlib's pt.Args without goptlib. Each profile is
+// loaded and compiled once per process.
 package bridge

@@ -1,4 +1,12 @@
-package ptspec
+// Package copyloop joins two connections: it copies both ways, passes
+// half-closes and resets on, and counts the bytes delivered each way. It
+// is the one copy loop of bip324-pt: ptspec joins SOCKS, forwarded and
+// ExtORPort connections with it, internal/bridge hands a refused
+// connection to its fallback with it, and any other byte-for-byte relay
+// should use it too.
+//
+// It imports only the standard library.
+package copyloop
 
 import (
 	"errors"
@@ -35,7 +43,7 @@ func (s *srcReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// CopyLoop copies a to b and b to a until both directions have ended, then
+// Join copies a to b and b to a until both directions have ended, then
 // closes a and b, and returns the bytes delivered each way.
 //
 // It passes half-closes on: when one side's reads end cleanly (io.EOF), it
@@ -53,10 +61,10 @@ func (s *srcReader) Read(p []byte) (int, error) {
 // returned.
 //
 // err is the first error of either direction, other than io.EOF and the
-// errors that follow from CopyLoop's own closing of a and b, or else the
+// errors that follow from Join's own closing of a and b, or else the
 // first error of closing that reports undelivered bytes. An error ends
 // both directions at once.
-func CopyLoop(a, b net.Conn) (aToB, bToA int64, err error) {
+func Join(a, b net.Conn) (aToB, bToA int64, err error) {
 	var (
 		mu         sync.Mutex
 		first      error
@@ -130,7 +138,7 @@ func CopyLoop(a, b net.Conn) (aToB, bToA int64, err error) {
 }
 
 // Unsent returns the bytes err reports as accepted but not delivered
-// (see CopyLoop), or 0.
+// (see Join), or 0.
 func Unsent(err error) int64 {
 	var ue unsentError
 	if errors.As(err, &ue) {

@@ -1,16 +1,33 @@
-package ptspec
+package copyloop
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bip324pt/bip324-pt/internal/testutil"
 )
+
+// testTimeout bounds every wait in these tests.
+const testTimeout = 10 * time.Second
+
+// checkLeaks fails t if goroutines of ours outlive it; call it first.
+func checkLeaks(t *testing.T) {
+	t.Helper()
+	testutil.VerifyNoLeaks(t)
+}
+
+// tcpPair returns the two ends of a TCP connection on loopback, closed
+// when the test ends.
+func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	a, b := testutil.TCPPair(t)
+	return a.(*net.TCPConn), b.(*net.TCPConn)
+}
 
 type copyResult struct {
 	aToB, bToA int64
@@ -20,7 +37,7 @@ type copyResult struct {
 func copyLoopAsync(a, b net.Conn) <-chan copyResult {
 	ch := make(chan copyResult, 1)
 	go func() {
-		aToB, bToA, err := CopyLoop(a, b)
+		aToB, bToA, err := Join(a, b)
 		ch <- copyResult{aToB, bToA, err}
 	}()
 	return ch
@@ -32,7 +49,7 @@ func waitCopy(t *testing.T, ch <-chan copyResult) copyResult {
 	case r := <-ch:
 		return r
 	case <-time.After(testTimeout):
-		t.Fatal("CopyLoop did not return")
+		t.Fatal("Join did not return")
 		return copyResult{}
 	}
 }
@@ -65,11 +82,11 @@ func TestCopyLoop_HalfClose(t *testing.T) {
 
 	r := waitCopy(t, ch)
 	if r.err != nil || r.aToB != 7 || r.bToA != 11 {
-		t.Errorf("CopyLoop = %d, %d, %v; want 7, 11, nil", r.aToB, r.bToA, r.err)
+		t.Errorf("Join = %d, %d, %v; want 7, 11, nil", r.aToB, r.bToA, r.err)
 	}
 	for _, c := range []net.Conn{a, b} {
 		if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
-			t.Errorf("write after CopyLoop: %v; want net.ErrClosed", err)
+			t.Errorf("write after Join: %v; want net.ErrClosed", err)
 		}
 	}
 }
@@ -95,7 +112,7 @@ func TestCopyLoop_NoCloseWrite(t *testing.T) {
 	}
 	r := waitCopy(t, ch)
 	if r.err != nil || r.aToB != 2 || r.bToA != 0 {
-		t.Errorf("CopyLoop = %d, %d, %v; want 2, 0, nil", r.aToB, r.bToA, r.err)
+		t.Errorf("Join = %d, %d, %v; want 2, 0, nil", r.aToB, r.bToA, r.err)
 	}
 }
 
@@ -134,7 +151,7 @@ func TestCopyLoop_Error(t *testing.T) {
 	}
 	r := waitCopy(t, ch)
 	if !errors.Is(r.err, boom) || r.aToB != 3 {
-		t.Errorf("CopyLoop = %d, %d, %v; want 3, 0, boom", r.aToB, r.bToA, r.err)
+		t.Errorf("Join = %d, %d, %v; want 3, 0, boom", r.aToB, r.bToA, r.err)
 	}
 	// b→a was blocked in a read; the close ended it without an error of
 	// its own.
@@ -162,36 +179,12 @@ func (c *lossyConn) Close() error {
 	return &lostError{c.k}
 }
 
-// TestCopyLoop_CountsDelivered: CopyLoop's counts are bytes delivered, not
+// TestCopyLoop_CountsDelivered: Join's counts are bytes delivered, not
 // bytes accepted: a destination that reports undelivered bytes on Close
-// has them taken off, and its error is returned; join logs them at warn
-// level with the count.
+// has them taken off, and its error is returned. (ptspec's
+// TestJoin_LogsUndelivered checks that its join logs them.)
 func TestCopyLoop_CountsDelivered(t *testing.T) {
 	checkLeaks(t)
-	client, a := tcpPair(t)
-	b, server := tcpPair(t)
-	client.SetDeadline(time.Now().Add(testTimeout))
-	server.SetDeadline(time.Now().Add(testTimeout))
-	lossy := &lossyConn{Conn: b, k: 300}
-	log, logs := testLogger()
-	r := &runner{log: log}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.join(context.Background(), a, lossy)
-	}()
-	io.WriteString(client, strings.Repeat("x", 1000))
-	client.CloseWrite()
-	if n, _ := io.Copy(io.Discard, server); n != 1000 {
-		t.Fatalf("server read %d bytes", n)
-	}
-	server.Close()
-	<-done
-	out := logs.String()
-	if !containsAll(out, "level=WARN", "undelivered", "dropped=300", "up=700") {
-		t.Errorf("log %q, want a warning with dropped=300 and up=700", out)
-	}
-
 	client2, a2 := tcpPair(t)
 	b2, server2 := tcpPair(t)
 	defer client2.Close()
@@ -202,6 +195,6 @@ func TestCopyLoop_CountsDelivered(t *testing.T) {
 	server2.Close()
 	res := waitCopy(t, ch)
 	if res.aToB != 5 || Unsent(res.err) != 5 {
-		t.Errorf("CopyLoop = %d, %d, %v; want 5 delivered and 5 unsent", res.aToB, res.bToA, res.err)
+		t.Errorf("Join = %d, %d, %v; want 5 delivered and 5 unsent", res.aToB, res.bToA, res.err)
 	}
 }
