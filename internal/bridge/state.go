@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,31 @@ import (
 const (
 	SecretFile     = "bip324_secret"
 	BridgeLineFile = "bip324_bridgeline.txt"
+	// ReplayFile keeps the marks of accepted flights across restarts
+	// (bridgeauth.OpenVerifier); its format is bridgeauth's.
+	ReplayFile = "bip324_replay"
 )
+
+// ReplayPath returns the path of the replay file in the state directory dir.
+func ReplayPath(dir string) string { return filepath.Join(dir, ReplayFile) }
+
+// OpenVerifier returns the bridge's verifier for secret s, with its replay
+// set kept in the file at path (ReplayPath), so a first flight accepted
+// before a restart is refused after it. A damaged replay file does not
+// stop the bridge: it is moved to path+".corrupt" and the bridge starts
+// with an empty set, which OpenVerifier logs on log as a warning (nil log:
+// not logged). Any other error, such as an unwritable state directory, is
+// returned. The caller closes the verifier.
+func OpenVerifier(path string, s bridgeauth.Secret, log *slog.Logger) (*bridgeauth.Verifier, error) {
+	v, err := bridgeauth.OpenVerifier(s.Keys(), path)
+	if v != nil && err != nil {
+		if log != nil {
+			log.Warn("bip324-pt: replay file damaged; starting with an empty replay set", "err", err)
+		}
+		err = nil
+	}
+	return v, err
+}
 
 // LoadOrCreateSecret reads the bridge's secret from dir, or makes one and
 // keeps it there with mode 0600 on first start.

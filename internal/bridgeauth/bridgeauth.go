@@ -12,9 +12,11 @@
 // where P and Q are the profile's filler and E is the hour since the Unix
 // epoch as 8 big-endian bytes. The bridge computes the mark from X, finds
 // it in what follows, checks the MAC for E-1, E and E+1 in constant time,
-// and refuses a mark it has seen within the window. Without K, mark and
-// MAC look like any other garbage bytes; with K but not X's private key,
-// a replayed flight is refused, and a fresh one cannot be made.
+// and refuses a mark it has seen within the window, across restarts when
+// its replay set is kept in the state directory (OpenVerifier; the file's
+// format is drawn in replay.go). Without K, mark and MAC look like any
+// other garbage bytes; with K but not X's private key, a replayed flight
+// is refused, and a fresh one cannot be made.
 package bridgeauth
 
 import (
@@ -27,9 +29,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
-	"gitlab.com/yawning/obfs4.git/common/replayfilter"
 	"golang.org/x/crypto/hkdf"
 )
 
@@ -48,7 +50,8 @@ const (
 
 // Window is how far apart the client's and the bridge's clocks may be:
 // the MAC is accepted for the previous, the current and the next hour.
-// The replay filter remembers marks for the whole window.
+// The replay set remembers each accepted mark until its MAC can no longer
+// verify: three hours of buckets (see MaxReplayMarks and OpenVerifier).
 const Window = 3 * time.Hour
 
 // Errors from Verify. None of them goes back to the peer: a bridge that
@@ -57,6 +60,8 @@ var (
 	ErrShort  = errors.New("bridgeauth: first flight too short to hold a key, mark and MAC")
 	ErrNoMark = errors.New("bridgeauth: no mark for this key in the first flight")
 	ErrBadMAC = errors.New("bridgeauth: MAC does not verify in the time window")
+	// ErrReplay is also the answer for a valid flight whose MAC hour
+	// the replay set may have forgotten (the bridge's clock stepped back).
 	ErrReplay = errors.New("bridgeauth: mark seen before (replay)")
 )
 
@@ -152,25 +157,70 @@ func (k *Keys) AppendGarbage(dst []byte, x *[keySize]byte, p, q []byte, now time
 }
 
 // Verifier checks first flights at a bridge. Safe for concurrent use.
+//
+// It remembers the mark of every flight it accepted for as long as that
+// flight's MAC can verify (Window), in memory (NewVerifier) or also in a
+// file that survives restarts (OpenVerifier). A Verifier owns its file:
+// no two Verifiers, in one process or two, may share one.
 type Verifier struct {
-	keys   *Keys
-	filter *replayfilter.ReplayFilter
+	keys *Keys
+
+	mu      sync.Mutex // guards set and journal
+	set     *replaySet
+	journal *journal // nil: in memory only
 }
 
-// NewVerifier returns a verifier with an empty replay filter.
+// NewVerifier returns a verifier whose replay set lives in memory only, so
+// a restart forgets it. The error is always nil.
 func NewVerifier(k *Keys) (*Verifier, error) {
-	f, err := replayfilter.New(Window)
-	if err != nil {
-		return nil, fmt.Errorf("bridgeauth: %w", err)
+	return &Verifier{keys: k, set: newReplaySet(MaxReplayMarks)}, nil
+}
+
+// OpenVerifier returns a verifier whose replay set is kept in the file at
+// path (mode 0600, made if missing), so that a flight accepted before a
+// restart is refused after it. It loads the file and writes it back
+// pruned, atomically; Verify then records each accepted flight on disk
+// before it returns nil. Call Close when done.
+//
+// A damaged, truncated or unknown-version file does not stop the bridge:
+// OpenVerifier moves it to path+".corrupt", starts with an empty set, and
+// returns a working Verifier together with an error wrapping
+// ErrCorruptState that names both files; the caller logs it as a warning.
+// (Until Window has passed, flights accepted before the restart could
+// then be replayed once each: the same exposure as a bridge without a
+// replay file, and better than a bridge that does not start.) Any other
+// error, such as an unwritable directory, returns a nil Verifier.
+func OpenVerifier(k *Keys, path string) (*Verifier, error) {
+	return openVerifier(k, path, MaxReplayMarks)
+}
+
+func openVerifier(k *Keys, path string, max int) (*Verifier, error) {
+	j, s, err := openJournal(path, max)
+	if j == nil {
+		return nil, err
 	}
-	return &Verifier{keys: k, filter: f}, nil
+	return &Verifier{keys: k, set: s, journal: j}, err
+}
+
+// Close closes the replay file. Verify after Close refuses every flight
+// that would need recording. Close of an in-memory Verifier does nothing.
+func (v *Verifier) Close() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.journal == nil {
+		return nil
+	}
+	return v.journal.close()
 }
 
 // Verify checks the bytes a bridge read first: the initiator's 64-byte
 // key and what followed it. It looks for the key's mark within the first
 // MaxGarbageLen bytes after the key, checks the MAC for the hours around
 // now, and records the mark so that the same flight is refused next time.
-// It returns nil only for a valid, fresh flight.
+// It returns nil only for a valid, fresh flight, and, for a Verifier with
+// a file, only once the mark is on disk: a flight that could not be
+// recorded is refused with an error wrapping the I/O error (failing
+// closed: better a refused client than a replay accepted after a crash).
 func (v *Verifier) Verify(b []byte, now time.Time) error {
 	if len(b) < keySize+Overhead {
 		return ErrShort
@@ -185,15 +235,35 @@ func (v *Verifier) Verify(b []byte, now time.Time) error {
 	got := g[i+MarkSize : i+Overhead]
 	e := hour(now)
 	ok := 0
+	var matched uint64 // which hour verified is no secret: the sender chose it
 	for _, h := range []uint64{e - 1, e, e + 1} {
 		want := v.keys.macFor(x, g[:i], &mark, h)
-		ok |= subtle.ConstantTimeCompare(got, want[:])
+		c := subtle.ConstantTimeCompare(got, want[:])
+		ok |= c
+		if c == 1 {
+			matched = h
+		}
 	}
 	if ok != 1 {
 		return ErrBadMAC
 	}
-	if v.filter.TestAndSet(now, mark[:]) {
-		return ErrReplay
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.set.testAndSet(matched, &mark, e); err != nil {
+		return err
+	}
+	if v.journal == nil {
+		return nil
+	}
+	// The mark stays in memory even if it cannot be written, so this
+	// process refuses the flight from now on either way.
+	if err := v.journal.add(matched, &mark); err != nil {
+		return fmt.Errorf("bridgeauth: recording the mark in %s: %w", v.journal.path, err)
+	}
+	if v.journal.needsSnapshot(v.set.n) {
+		// A failed snapshot leaves the appended file in place, which
+		// still holds every mark; the next accepted flight tries again.
+		v.journal.snapshot(v.set)
 	}
 	return nil
 }
