@@ -294,3 +294,27 @@ func SanitizeString(s string) string {
 	}
 	return b.String()
 }
+
+// addrRecvOffset is where addr_recv starts in a version payload.
+const addrRecvOffset = 4 + 8 + 8
+
+// VersionAddrRecv returns the addr_recv field of a version message
+// payload, without parsing the rest, and false when the payload is too
+// short to hold it (46 bytes).
+func VersionAddrRecv(payload []byte) (NetAddr, bool) {
+	if len(payload) < minVersionLen {
+		return NetAddr{}, false
+	}
+	return parseNetAddr(payload[addrRecvOffset:]), true
+}
+
+// SetVersionAddrRecv overwrites the addr_recv field of a version message
+// payload in place, leaving every other byte as it was, and reports false
+// (changing nothing) when the payload is too short to hold it.
+func SetVersionAddrRecv(payload []byte, a NetAddr) bool {
+	if len(payload) < minVersionLen {
+		return false
+	}
+	appendNetAddr(payload[addrRecvOffset:addrRecvOffset], &a)
+	return true
+}

@@ -2,7 +2,8 @@
 // accepts BIP324 like Bitcoin Core (v1 too, when the peer opens with the v1
 // prefix), answers version, verack and ping as Core does for an inbound
 // peer, and records what it saw, the session id included. It can also play
-// a node without v2 support, or one that never answers.
+// a node without v2 support, or one that never answers. StartBtcd runs a
+// real btcd for interop tests.
 package nodetest
 
 import (
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -66,6 +68,12 @@ type Config struct {
 	// ConnTimeout bounds each connection's life. Zero means
 	// DefaultConnTimeout.
 	ConnTimeout time.Duration
+	// AddrRecvAlways puts the peer's address, as the node sees it, in
+	// the addr_recv of its version message even when it is not routable
+	// (a loopback peer, say), as btcd does. By default the node sends it
+	// only for a routable peer and the zero address otherwise, as
+	// Bitcoin Core does ([node.AddrRecvFor]).
+	AddrRecvAlways bool
 }
 
 // ConnInfo is what the node saw on one connection.
@@ -82,6 +90,13 @@ type ConnInfo struct {
 	PeerVersion *node.Version
 	// Commands lists the commands received, in order.
 	Commands []string
+	// Remote is the peer's address as the node sees it.
+	Remote netip.AddrPort
+	// SentVersion is the version message the node sent, once sent; its
+	// AddrRecv is the node's view of the peer.
+	SentVersion *node.Version
+	// Ended is set once the node has closed the connection.
+	Ended bool
 	// Err is what ended the connection, if it ended.
 	Err error
 }
@@ -174,6 +189,9 @@ func (n *Node) acceptLoop() {
 		}
 		n.conns[c] = struct{}{}
 		info := &ConnInfo{}
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			info.Remote = ta.AddrPort()
+		}
 		n.infos = append(n.infos, info)
 		n.wg.Add(1)
 		n.mu.Unlock()
@@ -199,7 +217,8 @@ func (n *Node) serve(c net.Conn, info *ConnInfo) {
 	}()
 	c.SetDeadline(time.Now().Add(n.cfg.ConnTimeout))
 	err := n.handle(c, info)
-	n.update(func() { info.Err = err })
+	c.Close()
+	n.update(func() { info.Err, info.Ended = err, true })
 }
 
 func (n *Node) handle(c net.Conn, info *ConnInfo) error {
@@ -279,7 +298,7 @@ func (n *Node) messages(mc node.MessageConn, info *ConnInfo) error {
 			}
 			gotVersion = true
 			n.update(func() { info.PeerVersion = &v })
-			if err := n.sendHandshake(mc, min(v.Protocol, n.cfg.Protocol)); err != nil {
+			if err := n.sendHandshake(mc, info, min(v.Protocol, n.cfg.Protocol)); err != nil {
 				return err
 			}
 		case node.CmdVerack:
@@ -309,11 +328,19 @@ func (n *Node) messages(mc node.MessageConn, info *ConnInfo) error {
 	}
 }
 
-func (n *Node) sendHandshake(mc node.MessageConn, common int32) error {
+func (n *Node) sendHandshake(mc node.MessageConn, info *ConnInfo, common int32) error {
+	n.mu.Lock()
+	remote := info.Remote
+	n.mu.Unlock()
+	addrRecv := node.AddrRecvFor(remote)
+	if n.cfg.AddrRecvAlways {
+		addrRecv = node.NetAddrFrom(remote, 0)
+	}
 	v := node.Version{
 		Protocol:    n.cfg.Protocol,
 		Services:    n.cfg.Services,
 		Timestamp:   time.Now().Unix(),
+		AddrRecv:    addrRecv,
 		AddrFrom:    node.NetAddr{Services: n.cfg.Services},
 		Nonce:       randomNonce(),
 		UserAgent:   n.cfg.UserAgent,
@@ -324,6 +351,7 @@ func (n *Node) sendHandshake(mc node.MessageConn, common int32) error {
 	if err != nil {
 		return err
 	}
+	n.update(func() { info.SentVersion = &v })
 	if err := mc.WriteMessage(node.CmdVersion, payload); err != nil {
 		return err
 	}
