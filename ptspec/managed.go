@@ -97,7 +97,7 @@ func clientSetup(cfg Config, log *slog.Logger) ([]net.Listener, dialFunc, error)
 			pt.CmethodError(safeArg(name), "no such method")
 			continue
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := Listen(context.Background(), "127.0.0.1:0")
 		if err != nil {
 			pt.CmethodError(name, safeArg(err.Error()))
 			continue
@@ -216,7 +216,7 @@ func serverSetup(cfg Config, factory func(pt.Bindaddr) (ServerFactory, error), l
 			pt.SmethodError(name, safeArg(err.Error()))
 			continue
 		}
-		ln, err := net.ListenTCP("tcp", ba.Addr)
+		ln, err := Listen(context.Background(), ba.Addr.String())
 		if err != nil {
 			log.Error("ptspec: cannot listen", "method", name, "err", err)
 			cfg.torLogLocked(slog.LevelError, "cannot start server method "+name+": "+strings.TrimPrefix(cfg.scrubErr(err).String(), "ptspec: "))

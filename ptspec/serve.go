@@ -20,10 +20,20 @@ import (
 // upstream proxy (TOR_PT_PROXY).
 type dialFunc func(ctx context.Context, addr string) (net.Conn, error)
 
-// directDial dials addr over TCP.
+// directDial dials addr over TCP, without TCP keepalives: a Bitcoin Core
+// node's sockets never send keepalive probes, so ours do not either.
 func directDial(ctx context.Context, addr string) (net.Conn, error) {
-	var d net.Dialer
+	d := net.Dialer{KeepAlive: -1}
 	return d.DialContext(ctx, "tcp", addr)
+}
+
+// Listen listens on addr (TCP) with keepalives off on every connection
+// it accepts: Bitcoin Core's sockets never send keepalive probes (0 of 95
+// connections measured), where Go's default sends one after 15 s idle,
+// which would tell a bridge from a node.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(ctx, "tcp", addr)
 }
 
 // ServeSOCKS runs the client side of the transport as a SOCKS5 server on

@@ -55,7 +55,7 @@ func TestManaged_ServerOptionErrors(t *testing.T) {
 	for _, tt := range []struct {
 		options, msg string
 	}{
-		{"bip324:profle=cbr", `ServerTransportOptions: unknown key "profle" (known: profile, allow, fallback)`},
+		{"bip324:profle=cbr", `ServerTransportOptions: unknown key "profle" (known: profile, allow, node, fallback)`},
 		{"bip324:profile=cbr;bip324:fallback=nonsense", `ServerTransportOptions: fallback=: "nonsense" is not HOST:PORT (missing port in address)`},
 	} {
 		t.Run(tt.options, func(t *testing.T) {

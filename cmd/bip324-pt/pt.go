@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/bip324pt/bip324-pt/internal/bridge"
 	"github.com/bip324pt/bip324-pt/ptspec"
+	"github.com/bip324pt/bip324-pt/v2core"
 )
 
 // logFile is the log in the state directory in managed mode.
@@ -108,7 +108,7 @@ const managedHelp = `Usage: bip324-pt [--log-level LEVEL] [--unsafe-logging]
 With tor's TOR_PT_* variables in the environment, bip324-pt is tor's
 managed transport (ClientTransportPlugin or ServerTransportPlugin): no
 subcommand, only these flags. A bridge takes profile=, allow= and
-fallback= in ServerTransportOptions.
+node= (fallback= is its older name) in ServerTransportOptions.
 
 Flags:
 `
@@ -121,10 +121,13 @@ HOST:PORT. The secret is made on first start and kept in --state; the
 bridge line clients need is printed at start and written to
 <state>/bip324_bridgeline.txt.
 
-Connections that fail authentication get no byte from the bridge: they
-are read and dropped for a random time in --probe-close-min..max, then
-closed; or, with --fallback HOST:PORT (a real Bitcoin node), handed over
-whole, so a prober meets a genuine node.
+To everyone else the bridge is a Bitcoin Core node: it answers the first
+byte with its BIP324 key and garbage, as Core does, closes where Core
+closes, and completes the handshake. A peer that does not authenticate is
+then served as a Bitcoin peer: with --node HOST:PORT (a real node; even a
+pruned one is enough) relayed to it message by message, otherwise left
+silent and closed 60-61 s after accept, as Core closes a peer that never
+sends its version (--probe-close-min..max).
 
 Flags:
 `
@@ -137,10 +140,11 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var o bridge.ServerOptions
 	fs.StringVar(&o.Profile, "profile", "none", "default `profile` of the bridge's direction")
 	fs.StringVar(&o.Allow, "allow", "", "comma-separated built-in `profiles` clients may ask for (default: all)")
-	fs.StringVar(&o.Fallback, "fallback", "", "`HOST:PORT` of a real Bitcoin node that gets refused connections")
-	fs.DurationVar(&o.ProbeCloseMin, "probe-close-min", 10*time.Second, "shortest delay before a refused connection is closed")
-	fs.DurationVar(&o.ProbeCloseMax, "probe-close-max", 60*time.Second, "longest delay before a refused connection is closed")
-	fs.DurationVar(&o.FirstReadTimeout, "first-read-timeout", 60*time.Second, "how long to wait for a client's first bytes")
+	fs.StringVar(&o.Node, "node", "", "`HOST:PORT` of a real Bitcoin node that serves every peer that does not authenticate")
+	fallback := fs.String("fallback", "", "older name of --node")
+	network := fs.String("network", "main", "Bitcoin `network` the bridge poses as a node of: main, test, testnet4, signet, regtest")
+	fs.DurationVar(&o.ProbeCloseMin, "probe-close-min", 60*time.Second, "earliest close, after accept, of a connection that has not authenticated (Core: 60 s)")
+	fs.DurationVar(&o.ProbeCloseMax, "probe-close-max", 61*time.Second, "latest such close (Core: 61 s)")
 	level := fs.String("log-level", "info", "log `level` on stderr")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), serverHelp); printFlags(fs) }
 	pos, code, done := parseFlags(fs, args, stdout, stderr)
@@ -157,9 +161,26 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return usageError(stderr, "server", "--forward: %v", err)
 	}
 	if flagSet(fs, "fallback") {
-		if err := bridge.CheckHostPort(o.Fallback); err != nil {
+		if err := bridge.CheckHostPort(*fallback); err != nil {
 			return usageError(stderr, "server", "--fallback: %v", err)
 		}
+		if o.Node != "" && o.Node != *fallback {
+			return usageError(stderr, "server", "--node %s and --fallback %s name different nodes", o.Node, *fallback)
+		}
+		o.Node = *fallback
+	}
+	if flagSet(fs, "node") {
+		if err := bridge.CheckHostPort(o.Node); err != nil {
+			return usageError(stderr, "server", "--node: %v", err)
+		}
+	}
+	nw, err := v2core.ParseNetwork(*network)
+	if err != nil {
+		return usageError(stderr, "server", "--network: %v", err)
+	}
+	o.Network = nw
+	if o.ProbeCloseMax < o.ProbeCloseMin {
+		return usageError(stderr, "server", "--probe-close-max %v is below --probe-close-min %v", o.ProbeCloseMax, o.ProbeCloseMin)
 	}
 	lvl, err := parseLevel(*level)
 	if err != nil {
@@ -173,14 +194,16 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailure
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := ptspec.Listen(ctx, *listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "bip324-pt: server: %v\n", err)
 		return exitFailure
 	}
 	fmt.Fprintf(stdout, "listening: %s\n", ln.Addr())
 	fmt.Fprintf(stdout, "bridge: %s %s\n", ln.Addr(), srv.BridgeArgs())
-	cfg := ptspec.Config{Logger: log, HandshakeTimeout: o.FirstReadTimeout + 30*time.Second}
+	// The bridge closes what has not authenticated by probe-close-max
+	// itself; the setup bound only catches what it misses.
+	cfg := ptspec.Config{Logger: log, HandshakeTimeout: o.ProbeCloseMax + 30*time.Second, MaxHandshakes: 4096}
 	if err := ptspec.Serve(ctx, cfg, ln, srv, *forward); err != nil {
 		fmt.Fprintf(stderr, "bip324-pt: server: %v\n", err)
 		return exitFailure
@@ -248,7 +271,7 @@ func runClient(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return usageError(stderr, "client", "--bridge: %v", err)
 	}
 	log.Info("bip324-pt: client starting", "version", version())
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := ptspec.Listen(ctx, *listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "bip324-pt: client: %v\n", err)
 		return exitFailure

@@ -55,22 +55,6 @@ func TestBridge_AppliedAnswer(t *testing.T) {
 	}
 }
 
-// TestBridge_NoAnswerError: a client with the wrong secret gets no byte
-// back, and its error says so and names the usual causes.
-func TestBridge_NoAnswerError(t *testing.T) {
-	b := startBridge(t, nil)
-	other, _ := bridgeauth.NewSecret(rand.Reader)
-	_, _, err := dialClient(t, b, &ClientConfig{Secret: other})
-	if !errors.Is(err, ErrNoAnswer) {
-		t.Fatalf("err = %v, want ErrNoAnswer", err)
-	}
-	for _, want := range []string{"did not answer", "wrong secret=", "wrong address"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not say %q", err, want)
-		}
-	}
-}
-
 // bridgeWire runs, in a synctest bubble, a client asking for profile with
 // seed through a bridge over an in-memory connection; the bridge sends
 // 300 kB after the handshake. It returns the bridge's writes after its

@@ -44,6 +44,12 @@ var streamHeader = []byte{recordStream}
 // io.ErrUnexpectedEOF.
 var ErrTruncated = fmt.Errorf("bridge: the peer's stream ended without its end-of-stream record: %w", io.ErrUnexpectedEOF)
 
+// ErrNotServed is wrapped by a client's Read error when the bridge ended
+// the connection without ever sending a record: it completed the BIP324
+// handshake, as a Bitcoin node does with anyone, but did not take us for
+// its client.
+var ErrNotServed = errors.New("bridge: the bridge completed the handshake but never served us, then closed (it answers everyone as a Bitcoin node would); a wrong secret= is the usual cause")
+
 // ErrUnknownRecord is returned by Read when the peer sends a record type
 // this version does not know.
 var ErrUnknownRecord = errors.New("bridge: unknown record type from the peer")
@@ -59,6 +65,9 @@ var ErrWriteClosed = fmt.Errorf("bridge: write after CloseWrite: %w", net.ErrClo
 type Conn struct {
 	*shaper.Conn
 	onControl func(rec byte, body []byte) error
+	// client is set on a client's stream: a bridge that never sends a
+	// record and then closes most likely did not take us for its client.
+	client bool
 
 	endOnce sync.Once
 
@@ -67,6 +76,7 @@ type Conn struct {
 		plain []byte // stream bytes of the current packet not yet read
 		eof   bool   // the peer's end-of-stream record came
 		err   error
+		any   bool // a record came
 	}
 }
 
@@ -77,6 +87,13 @@ var _ net.Conn = (*Conn)(nil)
 // without it they are an error.
 func NewConn(sc *shaper.Conn, onControl func(rec byte, body []byte) error) *Conn {
 	return &Conn{Conn: sc, onControl: onControl}
+}
+
+// newClientConn is NewConn for a bridge's client.
+func newClientConn(sc *shaper.Conn, onControl func(rec byte, body []byte) error) *Conn {
+	c := NewConn(sc, onControl)
+	c.client = true
+	return c
 }
 
 // Shaper returns the shaped connection under the stream.
@@ -157,11 +174,15 @@ func (c *Conn) nextRecordLocked() error {
 			// A clean end of the socket, but not of the stream.
 			err = ErrTruncated
 		}
+		if c.client && !c.in.any && !isTimeout(err) {
+			err = fmt.Errorf("%w: %w", ErrNotServed, err)
+		}
 		if !isTimeout(err) {
 			c.in.err = err
 		}
 		return err
 	}
+	c.in.any = true
 	if len(contents) == 0 {
 		return nil
 	}

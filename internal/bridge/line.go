@@ -17,6 +17,7 @@ import (
 	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
 	"github.com/bip324pt/bip324-pt/profiles"
 	"github.com/bip324pt/bip324-pt/shaper"
+	"github.com/bip324pt/bip324-pt/v2core"
 )
 
 // This file is the bridge as an operator configures it: the bridge line a
@@ -33,7 +34,7 @@ var (
 	// request, and the client's --bridge.
 	bridgeLineKeys = []string{"secret", "profile", "seed"}
 	// serverOptionKeys are a managed bridge's ServerTransportOptions.
-	serverOptionKeys = []string{"profile", "allow", "fallback"}
+	serverOptionKeys = []string{"profile", "allow", "node", "fallback"}
 )
 
 // checkKeys returns an error naming the first key of args, in sorted
@@ -275,17 +276,21 @@ type ServerOptions struct {
 	// Allow lists, comma-separated, the built-in profiles a client may
 	// ask for. Empty means every built-in.
 	Allow string
-	// Fallback is ServerConfig.Fallback: HOST:PORT of a real Bitcoin
-	// node that gets refused connections. Empty means none.
-	Fallback string
-	// ProbeCloseMin, ProbeCloseMax and FirstReadTimeout are
-	// ServerConfig's; zero means its default.
-	ProbeCloseMin, ProbeCloseMax, FirstReadTimeout time.Duration
+	// Node is ServerConfig.Node: HOST:PORT of a real Bitcoin node that
+	// serves every peer that does not authenticate (fallback= and
+	// --fallback are older names for it). Empty means none.
+	Node string
+	// Network is the Bitcoin network the bridge poses as a node of.
+	// Zero means mainnet.
+	Network v2core.Network
+	// ProbeCloseMin and ProbeCloseMax are ServerConfig's; zero means
+	// its default (Core's 60-61 s after accept).
+	ProbeCloseMin, ProbeCloseMax time.Duration
 }
 
 // ParseServerOptions reads a managed bridge's ServerTransportOptions:
-// profile=, allow= and fallback=HOST:PORT. An unknown or repeated key,
-// or a bad fallback=, is an error.
+// profile=, allow= and node=HOST:PORT (or fallback=, its older name). An
+// unknown or repeated key, or a bad address, is an error.
 func ParseServerOptions(args map[string][]string) (ServerOptions, error) {
 	var o ServerOptions
 	if err := checkKeys(args, serverOptionKeys); err != nil {
@@ -293,11 +298,18 @@ func ParseServerOptions(args map[string][]string) (ServerOptions, error) {
 	}
 	o.Profile, _ = get(args, "profile")
 	o.Allow, _ = get(args, "allow")
-	if fallback, ok := get(args, "fallback"); ok {
-		if err := CheckHostPort(fallback); err != nil {
-			return o, fmt.Errorf("ServerTransportOptions: fallback=: %w", err)
+	for _, key := range []string{"node", "fallback"} {
+		addr, ok := get(args, key)
+		if !ok {
+			continue
 		}
-		o.Fallback = fallback
+		if err := CheckHostPort(addr); err != nil {
+			return o, fmt.Errorf("ServerTransportOptions: %s=: %w", key, err)
+		}
+		if o.Node != "" && o.Node != addr {
+			return o, fmt.Errorf("ServerTransportOptions: node=%s and fallback=%s name different nodes", o.Node, addr)
+		}
+		o.Node = addr
 	}
 	return o, nil
 }
@@ -322,15 +334,16 @@ func (o ServerOptions) NewServer(stateDir string, log *slog.Logger) (*Server, er
 		allowed = strings.Split(o.Allow, ",")
 	}
 	srv, err := NewServer(ServerConfig{
-		Secret:           secret,
-		Shape:            shape,
-		Profile:          o.Profile,
-		Allowed:          allowed,
-		Fallback:         o.Fallback,
-		ProbeCloseMin:    o.ProbeCloseMin,
-		ProbeCloseMax:    o.ProbeCloseMax,
-		FirstReadTimeout: o.FirstReadTimeout,
-		Logger:           log,
+		Secret:        secret,
+		Shape:         shape,
+		Profile:       o.Profile,
+		Allowed:       allowed,
+		Node:          o.Node,
+		Network:       o.Network,
+		ReplayFile:    ReplayPath(stateDir),
+		ProbeCloseMin: o.ProbeCloseMin,
+		ProbeCloseMax: o.ProbeCloseMax,
+		Logger:        log,
 	})
 	if err != nil {
 		return nil, err

@@ -110,7 +110,8 @@ func TestParseBridgeLine(t *testing.T) {
 }
 
 // TestManagedServerOptions: ServerTransportOptions takes profile, allow
-// and fallback=HOST:PORT; anything else is an error naming the key.
+// and node=HOST:PORT (or fallback=, its older name); anything else is an
+// error naming the key.
 func TestManagedServerOptions(t *testing.T) {
 	tests := []struct {
 		args map[string][]string
@@ -118,7 +119,9 @@ func TestManagedServerOptions(t *testing.T) {
 	}{
 		{map[string][]string{"profile": {"bitcoin"}, "allow": {"none,cbr"}, "fallback": {"127.0.0.1:8334"}}, ""},
 		{map[string][]string{}, ""},
-		{map[string][]string{"profle": {"cbr"}}, `ServerTransportOptions: unknown key "profle" (known: profile, allow, fallback)`},
+		{map[string][]string{"node": {"127.0.0.1:8334"}}, ""},
+		{map[string][]string{"node": {"127.0.0.1:8334"}, "fallback": {"127.0.0.1:8335"}}, `ServerTransportOptions: node=127.0.0.1:8334 and fallback=127.0.0.1:8335 name different nodes`},
+		{map[string][]string{"profle": {"cbr"}}, `ServerTransportOptions: unknown key "profle" (known: profile, allow, node, fallback)`},
 		{map[string][]string{"fallback": {"nonsense"}}, `ServerTransportOptions: fallback=: "nonsense" is not HOST:PORT (missing port in address)`},
 		{map[string][]string{"fallback": {""}}, `ServerTransportOptions: fallback=: "" is not HOST:PORT (missing port in address)`},
 		{map[string][]string{"fallback": {"node:0"}}, `ServerTransportOptions: fallback=: "node:0" is not HOST:PORT (port "0", want 1..65535)`},
@@ -129,8 +132,12 @@ func TestManagedServerOptions(t *testing.T) {
 			if err != nil {
 				t.Errorf("%v: %v", tt.args, err)
 			}
-			if f, _ := get(tt.args, "fallback"); o.Fallback != f {
-				t.Errorf("%v: fallback %q", tt.args, o.Fallback)
+			n, _ := get(tt.args, "node")
+			if f, ok := get(tt.args, "fallback"); ok {
+				n = f
+			}
+			if o.Node != n {
+				t.Errorf("%v: node %q", tt.args, o.Node)
 			}
 			continue
 		}

@@ -130,7 +130,35 @@ type Relay struct {
 // failure to reach the node included. It must not be mixed with other
 // reads and writes on vc.
 func (r *Relay) ServeV2(ctx context.Context, vc *v2core.Conn, peer netip.AddrPort) error {
-	return r.serve(ctx, &v2End{vc: vc, raw: vc.NetConn()}, peer)
+	return r.serve(ctx, &v2End{vc: vc, raw: vc.NetConn()}, peer, nil)
+}
+
+// ServeV2Conn is ServeV2 over nodeConn, a connection to the node the
+// caller dialed itself: a bridge dials the node when it accepts the peer,
+// so the node's timers run from the peer's accept, as Core's would.
+func (r *Relay) ServeV2Conn(ctx context.Context, vc *v2core.Conn, nodeConn net.Conn, peer netip.AddrPort) error {
+	return r.serve(ctx, &v2End{vc: vc, raw: vc.NetConn()}, peer, nodeConn)
+}
+
+// ServeV1Conn is ServeV1 over nodeConn, as ServeV2Conn.
+func (r *Relay) ServeV1Conn(ctx context.Context, raw net.Conn, first []byte, nodeConn net.Conn, peer netip.AddrPort) error {
+	return r.serve(ctx, newV1End(raw, r.network(), first), peer, nodeConn)
+}
+
+// Connect dials the node, within the relay's dial timeout.
+func (r *Relay) Connect(ctx context.Context) (net.Conn, error) {
+	dial := r.Dial
+	if dial == nil {
+		d := net.Dialer{KeepAlive: -1}
+		dial = d.DialContext
+	}
+	dctx, cancel := context.WithTimeout(ctx, relayDialTimeout)
+	defer cancel()
+	c, err := dial(dctx, "tcp", r.Node)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: relay: dial node %s: %w", r.Node, err)
+	}
+	return c, nil
 }
 
 // ServeV1 relays a peer that opened with the 16-byte v1 prefix of the
@@ -138,7 +166,7 @@ func (r *Relay) ServeV2(ctx context.Context, vc *v2core.Conn, peer netip.AddrPor
 // read from raw (the prefix and whatever followed it); they are relayed
 // first. peer and the rest are as for [Relay.ServeV2]; ServeV1 closes raw.
 func (r *Relay) ServeV1(ctx context.Context, raw net.Conn, first []byte, peer netip.AddrPort) error {
-	return r.serve(ctx, newV1End(raw, r.network(), first), peer)
+	return r.serve(ctx, newV1End(raw, r.network(), first), peer, nil)
 }
 
 func (r *Relay) network() v2core.Network {
@@ -297,23 +325,18 @@ func addrRecvRewriter(peer netip.AddrPort) func(cmd string, payload []byte) {
 	}
 }
 
-func (r *Relay) serve(ctx context.Context, pe relayEnd, peer netip.AddrPort) error {
+func (r *Relay) serve(ctx context.Context, pe relayEnd, peer netip.AddrPort, nraw net.Conn) error {
 	praw := pe.conn()
-	if r.Node == "" {
+	if r.Node == "" && nraw == nil {
 		praw.Close()
 		return errors.New("bridge: relay: no node address")
 	}
-	dial := r.Dial
-	if dial == nil {
-		var d net.Dialer
-		dial = d.DialContext
-	}
-	dctx, cancel := context.WithTimeout(ctx, relayDialTimeout)
-	nraw, err := dial(dctx, "tcp", r.Node)
-	cancel()
-	if err != nil {
-		praw.Close()
-		return fmt.Errorf("bridge: relay: dial node %s: %w", r.Node, err)
+	if nraw == nil {
+		var err error
+		if nraw, err = r.Connect(ctx); err != nil {
+			praw.Close()
+			return err
+		}
 	}
 	// From here on the node's timers decide, not deadlines of ours.
 	praw.SetDeadline(time.Time{})
@@ -352,7 +375,7 @@ func (r *Relay) serve(ctx context.Context, pe relayEnd, peer netip.AddrPort) err
 	if !first.up {
 		up, down = second, first
 	}
-	err = relayErr(first, ended)
+	err := relayErr(first, ended)
 	if !stop() {
 		err = fmt.Errorf("bridge: relay: %w", context.Cause(ctx))
 	}

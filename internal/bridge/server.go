@@ -1,0 +1,408 @@
+package bridge
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
+	"github.com/bip324pt/bip324-pt/profiles"
+	"github.com/bip324pt/bip324-pt/shaper"
+	"github.com/bip324pt/bip324-pt/v2core"
+)
+
+// ServerConfig configures a bridge.
+type ServerConfig struct {
+	// Secret is the bridge's secret.
+	Secret bridgeauth.Secret
+	// Shape shapes the bridge's send direction after the handshake,
+	// unless the client asks for an allowed profile. Nil means the zero
+	// shaper.Shape. The handshake itself is always Bitcoin Core's
+	// (uniform random garbage, no decoys, an empty version packet): the
+	// bridge answers before it knows who is asking.
+	Shape *shaper.Shape
+	// Profile names Shape's profile, for the answer to a client that
+	// asks for one outside Allowed. Empty means "none".
+	Profile string
+	// Allowed lists the built-in profiles a client may ask for. Empty
+	// means every built-in. A request outside the list gets Shape.
+	Allowed []string
+	// Network is the Bitcoin network the bridge poses as a node of: its
+	// v1 prefix and its key derivation. Zero means mainnet.
+	Network v2core.Network
+	// Node, if set, is a real Bitcoin node (HOST:PORT): every peer that
+	// does not authenticate is relayed to it message by message (Relay),
+	// so a prober meets a genuine node. Fallback is an older name for it.
+	Node, Fallback string
+	// ReplayFile keeps the replay set across restarts (ReplayPath of
+	// the state directory); empty means in memory only.
+	ReplayFile string
+	// ProbeCloseMin and ProbeCloseMax bound when, counted from accept,
+	// a connection that has not authenticated is closed, as Bitcoin Core
+	// closes an unfinished or silent connection: zero means 60 s and
+	// 61 s (Core: FIN 60-61 s after accept). With a node, its own timers
+	// decide once it is relaying.
+	ProbeCloseMin, ProbeCloseMax time.Duration
+	// MaxPending bounds the connections that have not authenticated yet
+	// (handshakes in progress and peers served as Bitcoin peers). When
+	// it is reached, the oldest is closed to make room, as Core evicts:
+	// new connections are always answered. Zero means 2048.
+	MaxPending int
+	// Now is the clock for the MAC's hour and the replay filter. Nil
+	// means time.Now.
+	Now func() time.Time
+	// Logger receives one line per refused connection at debug level.
+	Logger *slog.Logger
+	// Dial reaches the node. Nil means a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Server is a bridge. To everyone it is a Bitcoin Core node's BIP324
+// responder, from the first byte: it answers with its key and garbage at
+// once, closes where Core closes, and completes the handshake. Only then
+// does it look for its client's mark and MAC in the peer's garbage; a
+// peer without them is served as a Bitcoin peer (relayed to Node, or
+// left silent until Core's timeout). Safe for concurrent use.
+//
+//	accept ─► v2core responder (Core's garbage, empty version packet, Core's closes)
+//	           ├─ protocol error (no terminator in 4111 bytes, another network's v1
+//	           │  prefix, bad tag, oversize length) ─► close at once, as Core
+//	           ├─ no handshake by 60-61 s after accept ─► close (FIN), as Core
+//	           ├─ our network's 16-byte v1 prefix ─► a v1 peer: Node, or silent until 60-61 s
+//	           └─ handshake done: mark and MAC in the peer's garbage?
+//	                ├─ valid, fresh (replay set in the state directory) ─► shaped client session
+//	                └─ no ─► a Bitcoin peer: relayed to Node, or silent until 60-61 s
+type Server struct {
+	cfg      ServerConfig
+	verifier *bridgeauth.Verifier
+	allowed  map[string]bool
+	relay    *Relay // nil without a node
+
+	mu   sync.Mutex // guards rand
+	rand *mrand.Rand
+
+	pending pendingSet
+
+	// Peers served as Bitcoin peers are dealt with by goroutines the
+	// Server owns, so WrapConn returns at once; Close ends them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// ErrRefused is returned by WrapConn for a connection that did not
+// authenticate; the bridge has already dealt with it (closed it as Core
+// would, or serves it as a Bitcoin peer).
+var ErrRefused = errors.New("bridge: connection did not authenticate")
+
+// NewServer returns a bridge.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.ProbeCloseMin == 0 {
+		cfg.ProbeCloseMin = 60 * time.Second
+	}
+	if cfg.ProbeCloseMax == 0 {
+		cfg.ProbeCloseMax = max(61*time.Second, cfg.ProbeCloseMin)
+	}
+	if cfg.ProbeCloseMax < cfg.ProbeCloseMin || cfg.ProbeCloseMin < 0 {
+		return nil, fmt.Errorf("bridge: probe close window %v..%v is empty", cfg.ProbeCloseMin, cfg.ProbeCloseMax)
+	}
+	if cfg.Network == 0 {
+		cfg.Network = v2core.Mainnet
+	}
+	if cfg.Node == "" {
+		cfg.Node = cfg.Fallback
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 2048
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Dial == nil {
+		d := net.Dialer{KeepAlive: -1}
+		cfg.Dial = d.DialContext
+	}
+	allowed := make(map[string]bool)
+	names := cfg.Allowed
+	if len(names) == 0 {
+		names = profiles.Builtins()
+	}
+	for _, n := range names {
+		if _, ok := profiles.BuiltinSource(n); !ok {
+			return nil, fmt.Errorf("bridge: allowed profile %q is not a built-in (built-ins: %v)", n, profiles.Builtins())
+		}
+		allowed[n] = true
+	}
+	var seed [32]byte
+	if _, err := io.ReadFull(cryptoRand, seed[:]); err != nil {
+		return nil, err
+	}
+	// The verifier last: it may hold the replay file open.
+	var v *bridgeauth.Verifier
+	var err error
+	if cfg.ReplayFile != "" {
+		v, err = OpenVerifier(cfg.ReplayFile, cfg.Secret, cfg.Logger)
+	} else {
+		v, err = bridgeauth.NewVerifier(cfg.Secret.Keys())
+	}
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: cfg, verifier: v, allowed: allowed,
+		rand: mrand.New(mrand.NewChaCha8(seed)),
+		ctx:  ctx, cancel: cancel,
+	}
+	s.pending.max = cfg.MaxPending
+	if cfg.Node != "" {
+		s.relay = &Relay{Node: cfg.Node, Network: cfg.Network, Dial: cfg.Dial, Logger: cfg.Logger}
+	}
+	return s, nil
+}
+
+// Close ends the peers served as Bitcoin peers, waits for them, and
+// closes the replay file.
+func (s *Server) Close() error {
+	s.cancel()
+	s.pending.closeAll()
+	s.wg.Wait()
+	return s.verifier.Close()
+}
+
+// closeDelay draws when, after accept, a connection that has not
+// authenticated is closed: Core's 60-61 s.
+func (s *Server) closeDelay() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.ProbeCloseMin + time.Duration(s.rand.Int64N(int64(s.cfg.ProbeCloseMax-s.cfg.ProbeCloseMin)+1))
+}
+
+// coreHandshake is the handshake every peer meets: Bitcoin Core's. Only
+// the send direction after the handshake follows shape.
+func coreHandshake(shape *shaper.Shape) *shaper.Shape {
+	var sh shaper.Shape
+	if shape != nil {
+		sh = *shape
+	}
+	sh.GarbageLen, sh.Garbage, sh.HandshakeDecoys, sh.DecoySize, sh.FirstWriteSize = nil, nil, nil, nil, 0
+	return &sh
+}
+
+// WrapConn runs the bridge's side of a connection it accepted: the BIP324
+// handshake, as Core's responder, then authentication. For its client it
+// returns the shaped stream. For anyone else it returns an error that
+// wraps ErrRefused, having closed the connection as Core would or handed
+// it to a goroutine the Server owns that serves it as a Bitcoin peer.
+func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
+	accepted := time.Now()
+	deadline := accepted.Add(s.closeDelay())
+	p := s.pending.add(raw)
+	// A client that asked for a profile learns which one shapes our
+	// direction; one that asked for nothing (an empty version packet,
+	// as Core's) gets no answer, so its wire stays Core's.
+	var applied string
+	asked := false
+	cfg := &shaper.Config{
+		Shape:            coreHandshake(s.cfg.Shape),
+		Network:          s.cfg.Network,
+		HandshakeTimeout: max(time.Until(deadline), time.Millisecond),
+		Admit: func(key *[v2core.EllswiftKeySize]byte, garbage []byte) error {
+			flight := make([]byte, 0, len(key)+len(garbage))
+			flight = append(append(flight, key[:]...), garbage...)
+			return s.verifier.Verify(flight, s.cfg.Now())
+		},
+		Negotiate: func(v []byte) (*shaper.Shape, [32]byte, error) {
+			next, seed, name, ok, err := s.negotiate(v)
+			applied, asked = name, ok
+			return next, seed, err
+		},
+	}
+	// With a node, it is dialed now, so that its timers run from this
+	// accept as Core's own would; a client's connection to it is closed
+	// unused.
+	var node *nodeDial
+	if s.relay != nil {
+		node = s.dialNode()
+	}
+	sc := shaper.Server(raw, cfg)
+	err := sc.HandshakeContext(ctx)
+	var na *shaper.NotAdmittedError
+	var v1 *v2core.V1Error
+	switch {
+	case err == nil:
+		s.pending.remove(p)
+		node.discard()
+	case errors.As(err, &na):
+		s.background(p, raw, func() { s.serveV2Peer(na.Conn, raw, node, deadline) })
+		return nil, fmt.Errorf("%w: %v", ErrRefused, na.Err)
+	case errors.As(err, &v1):
+		first := append(v1.Prefix[:], v1.Rest...)
+		s.background(p, raw, func() { s.serveV1Peer(raw, first, node, deadline) })
+		return nil, fmt.Errorf("%w: a v1 peer", ErrRefused)
+	default:
+		// Closed already: at once on a protocol error, as Core does, or
+		// at the deadline.
+		s.pending.remove(p)
+		node.discard()
+		s.cfg.Logger.Debug("bridge: handshake ended", "err", err)
+		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	c := NewConn(sc, nil)
+	if asked {
+		if err := c.SendControl(recordApplied, appendApplied(nil, applied)); err != nil {
+			sc.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// background runs serve on a goroutine the Server owns; p stays pending
+// (and can be evicted) until serve returns.
+func (s *Server) background(p *list.Element, raw net.Conn, serve func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.pending.remove(p)
+		stop := context.AfterFunc(s.ctx, func() { raw.Close() })
+		defer stop()
+		serve()
+	}()
+}
+
+// peerAddr is raw's remote address, for the node's view of the peer.
+func peerAddr(raw net.Conn) netip.AddrPort {
+	if a, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(raw.RemoteAddr().String())
+	return ap
+}
+
+// nodeDial is a connection to the node being dialed.
+type nodeDial struct {
+	done chan struct{}
+	conn net.Conn
+	err  error
+}
+
+// dialNode starts dialing the node; the Server's Close ends the dial.
+func (s *Server) dialNode() *nodeDial {
+	d := &nodeDial{done: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(d.done)
+		d.conn, d.err = s.relay.Connect(s.ctx)
+		if d.err != nil {
+			s.cfg.Logger.Warn("bridge: node unreachable", "node", s.cfg.Node, "err", d.err)
+		}
+	}()
+	return d
+}
+
+// wait returns the node connection once dialed.
+func (d *nodeDial) wait() (net.Conn, error) {
+	<-d.done
+	return d.conn, d.err
+}
+
+// discard closes the node connection, unused, once dialed.
+func (d *nodeDial) discard() {
+	if d == nil {
+		return
+	}
+	go func() {
+		if c, err := d.wait(); err == nil {
+			c.Close()
+		}
+	}()
+}
+
+// serveV2Peer serves a peer that completed the handshake without
+// authenticating: relayed to the node, or silent until the deadline.
+func (s *Server) serveV2Peer(vc *v2core.Conn, raw net.Conn, node *nodeDial, deadline time.Time) {
+	if node != nil {
+		nc, err := node.wait()
+		if err != nil {
+			// No node to meet: as silent as a node that got no message.
+			silentUntil(raw, deadline)
+			return
+		}
+		err = s.relay.ServeV2Conn(s.ctx, vc, nc, peerAddr(raw))
+		s.cfg.Logger.Debug("bridge: relayed a peer that did not authenticate", "err", err)
+		return
+	}
+	silentUntil(raw, deadline)
+}
+
+// serveV1Peer serves a peer that opened with our network's v1 prefix.
+func (s *Server) serveV1Peer(raw net.Conn, first []byte, node *nodeDial, deadline time.Time) {
+	if node != nil {
+		nc, err := node.wait()
+		if err != nil {
+			silentUntil(raw, deadline)
+			return
+		}
+		err = s.relay.ServeV1Conn(s.ctx, raw, first, nc, peerAddr(raw))
+		s.cfg.Logger.Debug("bridge: relayed a v1 peer", "err", err)
+		return
+	}
+	silentUntil(raw, deadline)
+}
+
+// silentUntil reads and drops what the peer sends, as a node that waits
+// for a message it never gets, and closes at the deadline: Core's close
+// of a peer that never completed its version handshake. A peer that
+// closes first is closed at once.
+func silentUntil(raw net.Conn, deadline time.Time) {
+	defer raw.Close()
+	raw.SetReadDeadline(deadline)
+	io.Copy(io.Discard, raw)
+}
+
+// pendingSet holds the connections that have not authenticated, oldest
+// first, and closes the oldest when a new one would exceed max.
+type pendingSet struct {
+	mu  sync.Mutex
+	l   list.List
+	max int
+}
+
+func (ps *pendingSet) add(c net.Conn) *list.Element {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for ps.l.Len() >= ps.max {
+		oldest := ps.l.Front()
+		ps.l.Remove(oldest)
+		oldest.Value.(net.Conn).Close()
+	}
+	return ps.l.PushBack(c)
+}
+
+func (ps *pendingSet) remove(e *list.Element) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	// Removing an element already removed (evicted) does nothing.
+	ps.l.Remove(e)
+}
+
+func (ps *pendingSet) closeAll() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for e := ps.l.Front(); e != nil; e = e.Next() {
+		e.Value.(net.Conn).Close()
+	}
+}
