@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -339,4 +340,70 @@ func TestServe_AcceptErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "broken") || ln.calls != 2 {
 		t.Errorf("Serve = %v after %d accepts; want \"broken\" after 2", err, ln.calls)
 	}
+}
+
+// TestListen_NoKeepAlive: connections accepted through Listen have TCP
+// keepalives off (SO_KEEPALIVE 0, read back from the socket), as Bitcoin
+// Core's sockets never send keepalive probes; Go's default turns them on.
+func TestListen_NoKeepAlive(t *testing.T) {
+	ln, err := Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := directDial(context.Background(), ln.Addr().String())
+		if err == nil {
+			defer c.Close()
+			if v := keepAlive(t, c); v != 0 {
+				t.Errorf("dialed connection: SO_KEEPALIVE = %d, want 0", v)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if v := keepAlive(t, c); v != 0 {
+		t.Errorf("accepted connection: SO_KEEPALIVE = %d, want 0", v)
+	}
+	// The check can fail: a default listener's connection has it on.
+	var lc net.ListenConfig
+	dl, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	go func() {
+		if c, err := net.Dial("tcp", dl.Addr().String()); err == nil {
+			time.Sleep(100 * time.Millisecond)
+			c.Close()
+		}
+	}()
+	dc, err := dl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	if v := keepAlive(t, dc); v == 0 {
+		t.Error("a default listener's connection reads SO_KEEPALIVE 0: the check cannot tell")
+	}
+}
+
+// keepAlive reads SO_KEEPALIVE from c's socket.
+func keepAlive(t *testing.T, c net.Conn) int {
+	t.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var serr error
+	rc.Control(func(fd uintptr) { v, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) })
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	return v
 }

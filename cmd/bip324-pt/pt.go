@@ -69,7 +69,7 @@ func runManaged(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	log := slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: lvl}))
 	// The bridge waits up to a minute for a client's first bytes, so the
 	// setup of a connection may take a little longer than that.
-	cfg := ptspec.Config{Logger: log, LogAddrs: *logAddrs, Stdout: stdout, HandshakeTimeout: 90 * time.Second}
+	cfg := ptspec.Config{Logger: log, LogAddrs: *logAddrs, Stdout: stdout, HandshakeTimeout: 90 * time.Second, MaxHandshakes: 4096}
 	if ptspec.ManagedClient() {
 		log.Info("bip324-pt: managed client starting", "version", version())
 		err = ptspec.RunClient(ctx, cfg, clientFactory{bridge.ClientFactory{Logger: log}})

@@ -15,9 +15,11 @@ import (
 	"github.com/bip324pt/bip324-pt/v2core"
 )
 
-// maxMarkEnd is where the mark and MAC must end at the latest, counted
-// from the start of the flight: one full TCP segment on a 1500-byte path
-// (1448 bytes), so the bridge finds them in its first read.
+// maxMarkEnd is where the client's mark and MAC end at the latest,
+// counted from the start of the flight: within one full TCP segment on a
+// 1500-byte path (1448 bytes). The bridge finds them anywhere in the
+// garbage, however the flight arrives; keeping them early only means the
+// bridge has them with the first segment.
 const maxMarkEnd = 1448
 
 // ClientConfig configures a bridge client.

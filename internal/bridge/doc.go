@@ -1,10 +1,21 @@
 // Package bridge is bip324-pt between two of its own ends: a client that
 // authenticates to its bridge inside a BIP324 first flight
 // (internal/bridgeauth) and asks for a downstream profile in its version
-// packet, and a bridge that answers only such clients. Every other flight
-// gets no byte from the bridge: it is read and dropped until a random
-// delay or byte count, then closed, or, with a fallback address, handed
-// whole to a real Bitcoin node, the bytes already read included.
+// packet, and a bridge that is a Bitcoin Core node's BIP324 responder to
+// everyone else: it answers the first byte as Core does, closes where Core
+// closes, completes the handshake, and only then looks for its client's
+// mark and MAC. Whoever does not have them is served as a Bitcoin peer:
+// relayed message by message to a real node (Relay), or left silent until
+// Core's timeout. The decision:
+//
+//	accept ─► v2core responder (Core's garbage, empty version packet, Core's closes)
+//	           ├─ protocol error (no terminator in 4111 bytes, another network's v1
+//	           │  prefix, bad tag, oversize length) ─► close at once, as Core
+//	           ├─ no handshake by 60-61 s after accept ─► close (FIN), as Core
+//	           ├─ our network's 16-byte v1 prefix ─► a v1 peer: the node, or silent until 60-61 s
+//	           └─ handshake done: mark and MAC in the peer's garbage?
+//	                ├─ valid, fresh (replay set in the state directory) ─► shaped client session
+//	                └─ no ─► a Bitcoin peer: relayed to the node, or silent until 60-61 s
 //
 // The whole wire between a client and its bridge, every byte a BIP324
 // byte (BIP324's names; K the bridge's secret, E the hour since the epoch):
@@ -14,9 +25,10 @@
 //	                   garbage = P || mark || mac || Q         (0..4095 bytes, the profile's length and filler)
 //	                     mark = HMAC-SHA256(k_mark, X)[:16]     (ends within the first 1448 bytes)
 //	                     mac  = HMAC-SHA256(k_mac, X||P||mark||E)[:16]
-//	bridge ─► client   its key and garbage (only once the mark and MAC check
-//	                   out for E-1, E or E+1 and the mark is fresh), then its
-//	                   terminator and an empty version packet
+//	bridge ─► client   its key and garbage at the first byte (as to anyone),
+//	                   then its terminator and an empty version packet; the
+//	                   mark and MAC are checked for E-1, E or E+1, and the
+//	                   mark for freshness, once the client's garbage is in
 //	client ─► bridge   garbage terminator, [decoys], version packet:
 //	                     empty (the bitcoin profile: Core's 36-byte flight), or
 //	                     "bip324-pt/1 profile=NAME [seed=HEX]"  (Request)

@@ -65,21 +65,9 @@ type ServerConfig struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// Server is a bridge. To everyone it is a Bitcoin Core node's BIP324
-// responder, from the first byte: it answers with its key and garbage at
-// once, closes where Core closes, and completes the handshake. Only then
-// does it look for its client's mark and MAC in the peer's garbage; a
-// peer without them is served as a Bitcoin peer (relayed to Node, or
-// left silent until Core's timeout). Safe for concurrent use.
-//
-//	accept ─► v2core responder (Core's garbage, empty version packet, Core's closes)
-//	           ├─ protocol error (no terminator in 4111 bytes, another network's v1
-//	           │  prefix, bad tag, oversize length) ─► close at once, as Core
-//	           ├─ no handshake by 60-61 s after accept ─► close (FIN), as Core
-//	           ├─ our network's 16-byte v1 prefix ─► a v1 peer: Node, or silent until 60-61 s
-//	           └─ handshake done: mark and MAC in the peer's garbage?
-//	                ├─ valid, fresh (replay set in the state directory) ─► shaped client session
-//	                └─ no ─► a Bitcoin peer: relayed to Node, or silent until 60-61 s
+// Server is a bridge: a Bitcoin Core node's BIP324 responder to everyone,
+// and a shaped tunnel to its clients (the package doc draws the decision).
+// Safe for concurrent use.
 type Server struct {
 	cfg      ServerConfig
 	verifier *bridgeauth.Verifier
