@@ -276,7 +276,7 @@ func TestRun_BadAddresses(t *testing.T) {
 // TestRun_UnknownBridgeKey: a misspelt key in --bridge is refused at
 // start, in SOCKS and in forward mode, naming the key and the known ones.
 func TestRun_UnknownBridgeKey(t *testing.T) {
-	const want = `bip324-pt: client: --bridge: unknown key "profle" (known: secret, profile, seed)`
+	const want = `bip324-pt: client: --bridge: unknown key "profle" (known: secret, profile, seed, network)`
 	for _, args := range [][]string{
 		{"client", "--bridge", "127.0.0.1:29333 secret=" + testSecret + " profle=cbr"},
 		{"client", "--forward", "--bridge", "127.0.0.1:29333 secret=" + testSecret + " profle=cbr"},

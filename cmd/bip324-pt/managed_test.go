@@ -95,7 +95,7 @@ func TestManaged_ClientUnknownKey(t *testing.T) {
 	if rep := socks5Request(t, socksAddr, "secret="+testSecret+";profle=cbr", "127.0.0.1:29333"); rep != 2 {
 		t.Errorf("SOCKS reply %d; want 2 (connection not allowed)", rep)
 	}
-	want := `MESSAGE="rejecting SOCKS request for bridge [scrubbed]: bad bridge arguments: bridge line: unknown key \042profle\042 (known: secret, profile, seed)"`
+	want := `MESSAGE="rejecting SOCKS request for bridge [scrubbed]: bad bridge arguments: bridge line: unknown key \042profle\042 (known: secret, profile, seed, network)"`
 	if l := waitLine(t, &out, "LOG SEVERITY=warning "); l != want {
 		t.Errorf("LOG line %q; want %q", l, want)
 	}
@@ -107,7 +107,7 @@ func TestManaged_ClientUnknownKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(logs), `bridge line: unknown key \"profle\" (known: secret, profile, seed)`) {
+	if !strings.Contains(string(logs), `bridge line: unknown key \"profle\" (known: secret, profile, seed, network)`) {
 		t.Errorf("log lacks the unknown key:\n%s", logs)
 	}
 	if all := out.String() + string(logs); strings.Contains(all, testSecret) || strings.Contains(all, "29333") {

@@ -34,6 +34,9 @@ type ClientConfig struct {
 	Seed [32]byte
 	// Request is what we ask the bridge to shape its direction with.
 	Request Request
+	// Network is the Bitcoin network the bridge poses as a node of (the
+	// bridge line's network=). Zero means mainnet.
+	Network v2core.Network
 	// Now is the clock for the MAC's hour. Nil means time.Now.
 	Now func() time.Time
 	// Logger gets a warning when the bridge applies another profile
@@ -59,6 +62,7 @@ func Client(ctx context.Context, raw net.Conn, cc *ClientConfig) (*Conn, error) 
 	keys := cc.Secret.Keys()
 	cfg := &shaper.Config{
 		Shape:           cc.Shape,
+		Network:         cc.Network,
 		Seed:            cc.Seed,
 		VersionContents: cc.Request.Marshal(),
 		// The mark and the MAC need room in the garbage.

@@ -32,7 +32,7 @@ import (
 var (
 	// bridgeLineKeys are a bridge line's: what tor passes in each SOCKS
 	// request, and the client's --bridge.
-	bridgeLineKeys = []string{"secret", "profile", "seed"}
+	bridgeLineKeys = []string{"secret", "profile", "seed", "network"}
 	// serverOptionKeys are a managed bridge's ServerTransportOptions.
 	serverOptionKeys = []string{"profile", "allow", "node", "fallback"}
 )
@@ -241,6 +241,12 @@ func clientConfig(get func(key string) string, needSecret bool) (*ClientConfig, 
 	if err != nil {
 		return nil, err
 	}
+	network := v2core.Mainnet
+	if n := get("network"); n != "" {
+		if network, err = v2core.ParseNetwork(n); err != nil {
+			return nil, fmt.Errorf("network=: %w", err)
+		}
+	}
 	shape, wantsRequest, err := compileProfile(name)
 	if err != nil {
 		return nil, err
@@ -252,7 +258,7 @@ func clientConfig(get func(key string) string, needSecret bool) (*ClientConfig, 
 	if !wantsRequest {
 		req = Request{}
 	}
-	return &ClientConfig{Secret: secret, Shape: shape, Seed: seed, Request: req}, nil
+	return &ClientConfig{Secret: secret, Shape: shape, Seed: seed, Request: req, Network: network}, nil
 }
 
 // WrapConn runs the client handshake over raw, as Client does, so that a
@@ -348,7 +354,7 @@ func (o ServerOptions) NewServer(stateDir string, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteBridgeLine(stateDir, secret); err != nil {
+	if err := WriteBridgeLine(stateDir, srv.BridgeArgs()); err != nil {
 		srv.Close()
 		return nil, err
 	}
@@ -357,10 +363,21 @@ func (o ServerOptions) NewServer(stateDir string, log *slog.Logger) (*Server, er
 
 // BridgeArgs returns the arguments a client needs in its bridge line
 // after the bridge's address ("secret=...").
-func (s *Server) BridgeArgs() string { return BridgeArgs(s.cfg.Secret) }
+// A bridge that poses as a node of another network than mainnet adds
+// network=NAME: its clients must derive their keys for it too.
+func (s *Server) BridgeArgs() string {
+	if s.cfg.Network != v2core.Mainnet {
+		return BridgeArgs(s.cfg.Secret) + " network=" + s.cfg.Network.String()
+	}
+	return BridgeArgs(s.cfg.Secret)
+}
 
 // Args returns the same arguments as key and values, for the SMETHOD
 // line's ARGS: option.
 func (s *Server) Args() map[string][]string {
-	return map[string][]string{"secret": {s.cfg.Secret.Encode()}}
+	args := map[string][]string{"secret": {s.cfg.Secret.Encode()}}
+	if s.cfg.Network != v2core.Mainnet {
+		args["network"] = []string{s.cfg.Network.String()}
+	}
+	return args
 }

@@ -21,9 +21,9 @@ func TestClientFactory_NewClient(t *testing.T) {
 		{"known keys", nil, map[string][]string{"secret": {testSecret}, "profile": {"cbr"}}, ""},
 		{"defaults", map[string][]string{"secret": {testSecret}}, map[string][]string{"profile": {"cbr"}}, ""},
 		{"misspelt profile", nil, map[string][]string{"secret": {testSecret}, "profle": {"cbr"}},
-			`bridge line: unknown key "profle" (known: secret, profile, seed)`},
+			`bridge line: unknown key "profle" (known: secret, profile, seed, network)`},
 		{"misspelt with defaults", map[string][]string{"secret": {testSecret}}, map[string][]string{"profle": {"cbr"}},
-			`bridge line: unknown key "profle" (known: secret, profile, seed)`},
+			`bridge line: unknown key "profle" (known: secret, profile, seed, network)`},
 		{"twice", nil, map[string][]string{"secret": {testSecret}, "profile": {"cbr", "video"}},
 			`bridge line: key "profile" given 2 times`},
 	}

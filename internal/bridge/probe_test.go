@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"testing"
@@ -427,4 +428,51 @@ func TestBridge_Flood(t *testing.T) {
 	if took > time.Second {
 		t.Errorf("the client took %v, want under a second", took)
 	}
+}
+
+// TestBridge_BtcdBehind: a bridge in front of btcd v0.25.0, a real and
+// independent node: a prober that completes a v2 handshake, or opens with
+// the network's v1 prefix, and sends its version gets btcd's answer
+// through the bridge, one write per message, with its own address in
+// addr_recv; a client of the bridge still gets its tunnel.
+func TestBridge_BtcdBehind(t *testing.T) {
+	bt := nodetest.StartBtcd(t, nodetest.BtcdConfig{})
+	b := startBridge(t, func(c *ServerConfig) { c.Node, c.Network = bt.Addr, bt.Network })
+	for _, v2 := range []bool{true, false} {
+		t.Run(fmt.Sprintf("v2=%v", v2), func(t *testing.T) {
+			before := len(wiretap.Filter(b.rec.Events(), wiretap.Received))
+			p := dialProber(t, b.addr, bt.Network, v2)
+			p.sendVersion(t)
+			got := p.readUntil(t, node.CmdVerack)
+			cmds := commands(got)
+			if len(cmds) < 2 || cmds[0] != node.CmdVersion {
+				t.Fatalf("btcd through the bridge answered %v", cmds)
+			}
+			v, err := node.ParseVersion(got[0].payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := p.raw.LocalAddr().(*net.TCPAddr).AddrPort(); v.AddrRecv.AddrPort() != netip.AddrPortFrom(netip.AddrFrom16(want.Addr().As16()), want.Port()) && v.AddrRecv.AddrPort() != want {
+				t.Errorf("btcd's version through the bridge: addr_recv %v, want the prober's %v", v.AddrRecv.AddrPort(), want)
+			}
+			// One bridge write per message: the last len(got) writes
+			// are the messages, each of its own wire size.
+			w := wiretap.Filter(b.rec.Events(), wiretap.Received)[before:]
+			if len(w) < len(got) {
+				t.Fatalf("%d bridge writes for %d messages", len(w), len(got))
+			}
+			for i, m := range got {
+				if e := w[len(w)-len(got)+i]; e.Size != p.wireSize(m) {
+					t.Errorf("message %d (%s): a write of %d bytes, want %d (one write per message)", i, m.cmd, e.Size, p.wireSize(m))
+				}
+			}
+			t.Logf("btcd (%s) answered %v through the bridge; user agent %q", bt.Version, cmds, node.SanitizeString(v.UserAgent))
+		})
+	}
+	cl, _, err := dialClient(t, b, &ClientConfig{Secret: b.secret, Network: bt.Network})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoOnce(t, cl, 1000)
+	cl.Close()
 }

@@ -82,11 +82,12 @@ func BridgeArgs(s bridgeauth.Secret) string { return "secret=" + s.Encode() }
 
 // WriteBridgeLine writes a ready bridge line to dir, with placeholders,
 // as obfs4proxy does, for what the bridge cannot know:
-// "Bridge bip324 <IP>:<PORT> <FINGERPRINT> secret=...".
-func WriteBridgeLine(dir string, s bridgeauth.Secret) error {
+// "Bridge bip324 <IP>:<PORT> <FINGERPRINT> secret=...", args being what
+// follows the fingerprint (Server.BridgeArgs).
+func WriteBridgeLine(dir, args string) error {
 	text := "# bip324-pt: a bridge line for this bridge. Replace <IP>, <PORT> and\n" +
 		"# <FINGERPRINT> with the bridge's public address, its bip324 port and its\n" +
 		"# Tor fingerprint; the secret= argument is what clients need from here.\n\n" +
-		"Bridge bip324 <IP>:<PORT> <FINGERPRINT> " + BridgeArgs(s) + "\n"
+		"Bridge bip324 <IP>:<PORT> <FINGERPRINT> " + args + "\n"
 	return os.WriteFile(filepath.Join(dir, BridgeLineFile), []byte(text), 0o600)
 }

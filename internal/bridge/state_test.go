@@ -28,7 +28,7 @@ func TestState(t *testing.T) {
 	if err != nil || again != s {
 		t.Fatalf("the secret changed on the second start: %v", err)
 	}
-	if err := WriteBridgeLine(dir, s); err != nil {
+	if err := WriteBridgeLine(dir, BridgeArgs(s)); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, BridgeLineFile))
