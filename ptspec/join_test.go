@@ -2,32 +2,12 @@ package ptspec
 
 import (
 	"context"
-	"fmt"
+	"github.com/bip324pt/bip324-pt/internal/testutil"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
 )
-
-// lossyConn is a destination whose Close reports that the last k bytes
-// written to it were never delivered, as shaper.Conn does when its peer
-// stopped reading.
-type lossyConn struct {
-	net.Conn
-	k int64
-}
-
-type lostError struct{ n int64 }
-
-func (e *lostError) Error() string { return fmt.Sprintf("lost %d bytes", e.n) }
-func (e *lostError) Unsent() int64 { return e.n }
-
-func (c *lossyConn) CloseWrite() error { return c.Conn.(*net.TCPConn).CloseWrite() }
-func (c *lossyConn) Close() error {
-	c.Conn.Close()
-	return &lostError{c.k}
-}
 
 // TestJoin_LogsUndelivered: join logs the bytes a destination reports
 // undelivered on Close at warn level, with the count, and counts only the
@@ -39,7 +19,7 @@ func TestJoin_LogsUndelivered(t *testing.T) {
 	b, server := tcpPair(t)
 	client.SetDeadline(time.Now().Add(testTimeout))
 	server.SetDeadline(time.Now().Add(testTimeout))
-	lossy := &lossyConn{Conn: b, k: 300}
+	lossy := &testutil.LossyConn{Conn: b, K: 300}
 	log, logs := testLogger()
 	r := &runner{log: log}
 	done := make(chan struct{})

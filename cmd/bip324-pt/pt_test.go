@@ -20,6 +20,16 @@ import (
 
 // echoServer echoes every connection until it closes.
 func echoServer(t *testing.T) string {
+	return serveTCP(t, func(c net.Conn) {
+		io.Copy(c, c)
+		c.Close()
+	})
+}
+
+// serveTCP runs handle on a goroutine for every connection to a loopback
+// listener, until the test ends, and returns the listener's address.
+func serveTCP(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -36,8 +46,7 @@ func echoServer(t *testing.T) string {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				io.Copy(c, c)
-				c.Close()
+				handle(c)
 			}()
 		}
 	}()

@@ -7,7 +7,6 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net"
-	"sync"
 	"testing"
 	"time"
 )
@@ -79,34 +78,15 @@ func readToEOF(c net.Conn, n int, want [32]byte, what string) error {
 // results.
 func tunnelTarget(t *testing.T, results chan<- error) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Minute))
-				err := playTarget(c.(*net.TCPConn))
-				if err != nil {
-					err = fmt.Errorf("target: %w", err)
-				}
-				results <- err
-			}()
+	return serveTCP(t, func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Minute))
+		err := playTarget(c.(*net.TCPConn))
+		if err != nil {
+			err = fmt.Errorf("target: %w", err)
 		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+		results <- err
+	})
 }
 
 func playTarget(c *net.TCPConn) error {

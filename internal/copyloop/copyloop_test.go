@@ -2,7 +2,6 @@ package copyloop
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -160,25 +159,6 @@ func TestCopyLoop_Error(t *testing.T) {
 	}
 }
 
-// lossyConn is a destination whose Close reports that the last k bytes
-// written to it were never delivered, as shaper.Conn does when its peer
-// stopped reading.
-type lossyConn struct {
-	net.Conn
-	k int64
-}
-
-type lostError struct{ n int64 }
-
-func (e *lostError) Error() string { return fmt.Sprintf("lost %d bytes", e.n) }
-func (e *lostError) Unsent() int64 { return e.n }
-
-func (c *lossyConn) CloseWrite() error { return c.Conn.(*net.TCPConn).CloseWrite() }
-func (c *lossyConn) Close() error {
-	c.Conn.Close()
-	return &lostError{c.k}
-}
-
 // TestCopyLoop_CountsDelivered: Join's counts are bytes delivered, not
 // bytes accepted: a destination that reports undelivered bytes on Close
 // has them taken off, and its error is returned. (ptspec's
@@ -188,7 +168,7 @@ func TestCopyLoop_CountsDelivered(t *testing.T) {
 	client2, a2 := tcpPair(t)
 	b2, server2 := tcpPair(t)
 	defer client2.Close()
-	ch := copyLoopAsync(a2, &lossyConn{Conn: b2, k: 5})
+	ch := copyLoopAsync(a2, &testutil.LossyConn{Conn: b2, K: 5})
 	io.WriteString(client2, "0123456789")
 	client2.Close()
 	io.Copy(io.Discard, server2)

@@ -5,6 +5,7 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -145,4 +146,30 @@ func Transfer(w io.Writer, r io.Reader, n, size int, close func()) error {
 		}
 	}
 	return <-readErr
+}
+
+// LossyConn is a test destination whose Close reports that the last K
+// bytes written to it were never delivered, with an error whose Unsent
+// method says so, as shaper.Conn does when its peer stopped reading. Its
+// Conn must be a *net.TCPConn, for CloseWrite.
+type LossyConn struct {
+	net.Conn
+	K int64
+}
+
+// LostError is LossyConn's Close error.
+type LostError struct{ N int64 }
+
+func (e *LostError) Error() string { return fmt.Sprintf("lost %d bytes", e.N) }
+
+// Unsent returns N.
+func (e *LostError) Unsent() int64 { return e.N }
+
+// CloseWrite half-closes the TCP connection.
+func (c *LossyConn) CloseWrite() error { return c.Conn.(*net.TCPConn).CloseWrite() }
+
+// Close closes the connection and reports K bytes undelivered.
+func (c *LossyConn) Close() error {
+	c.Conn.Close()
+	return &LostError{c.K}
 }
