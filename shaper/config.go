@@ -106,6 +106,9 @@ type Config struct {
 	Seed [32]byte
 	// Rand is the source of keys. Nil means crypto/rand.
 	Rand io.Reader
+	// KeyPool, when set, supplies our ephemeral key, made ahead of time
+	// (v2core.KeyPool): a bridge answers a first flight as fast as Core.
+	KeyPool *v2core.KeyPool
 
 	// VersionContents are our version packet's contents: empty for
 	// Bitcoin peers, a negotiation between two bip324-pt ends.

@@ -246,6 +246,7 @@ func (c *Conn) handshake(ctx context.Context) error {
 		Hooks:            h,
 		MaxContentLen:    c.cfg.MaxContentLen,
 		HandshakeTimeout: c.cfg.HandshakeTimeout,
+		KeyPool:          c.cfg.KeyPool,
 	}
 	if c.isClient {
 		c.vc = v2core.Client(c.wire, vcfg)

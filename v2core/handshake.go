@@ -80,6 +80,10 @@ type Config struct {
 	Rand io.Reader
 	// Hooks shape the handshake; nil means plain BIP324.
 	Hooks Hooks
+	// KeyPool, when set, supplies our ephemeral key, made ahead of time
+	// (a responder then answers a first flight without curve
+	// arithmetic, as fast as Core). Nil means a key drawn from Rand now.
+	KeyPool *KeyPool
 	// MaxContentLen caps the contents length accepted from the peer, the
 	// version packet and decoys included. Zero means DefaultMaxContentLen;
 	// values above MaxLengthField are treated as MaxLengthField.
@@ -186,7 +190,13 @@ func NewResponder(cfg *Config) (*Handshake, error) {
 
 func newHandshake(c *Config, initiator bool) (*Handshake, error) {
 	h := &Handshake{cfg: c.populate(), initiator: initiator, peerGarbageLen: -1}
-	kp, err := newKeyPair(h.cfg.Rand)
+	var kp *keyPair
+	var err error
+	if h.cfg.KeyPool != nil {
+		kp, err = h.cfg.KeyPool.get()
+	} else {
+		kp, err = newKeyPair(h.cfg.Rand)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 )
 
@@ -417,5 +418,42 @@ func TestHandshake_SameSeedSameBytes(t *testing.T) {
 func TestHandshake_HooksTooMuchGarbage(t *testing.T) {
 	if _, err := NewInitiator(&Config{Hooks: &testHooks{garbage: make([]byte, 4096)}}); err == nil {
 		t.Fatal("4096 bytes of garbage accepted")
+	}
+}
+
+// TestKeyPool: handshakes with keys from a pool complete, each key is
+// used once (no two handshakes send the same key), and a pool that has
+// run dry still hands out keys.
+func TestKeyPool(t *testing.T) {
+	p := NewKeyPool(4, nil)
+	defer p.Close()
+	seen := map[[EllswiftKeySize]byte]bool{}
+	for range 20 {
+		h, err := NewResponder(&Config{KeyPool: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := h.OurKey()
+		if seen[k] {
+			t.Fatal("a key was handed out twice")
+		}
+		seen[k] = true
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c, s := Client(a, &Config{KeyPool: p}), Server(b, &Config{KeyPool: p})
+	errc := make(chan error, 1)
+	go func() { errc <- c.Handshake() }()
+	if err := s.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	cid, _ := c.SessionID()
+	sid, _ := s.SessionID()
+	if cid != sid {
+		t.Fatal("session ids differ")
 	}
 }

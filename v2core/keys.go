@@ -1,6 +1,7 @@
 package v2core
 
 import (
+	crand "crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -141,3 +142,73 @@ func deriveKeys(secret *[32]byte, net Network) *sessionKeys {
 }
 
 func (k *sessionKeys) wipe() { *k = sessionKeys{} }
+
+// KeyPool holds ephemeral keys made ahead of time, so that a responder
+// has its key and its ElligatorSwift encoding before the first byte
+// arrives, as Bitcoin Core does (it makes its key when it accepts the
+// connection): the reply to a first flight then costs no curve
+// arithmetic. Each key is handed out once and never reused; a pool that
+// has run dry makes the key on the spot. Safe for concurrent use. Close
+// stops its goroutine.
+type KeyPool struct {
+	keys chan *keyPair
+	rand io.Reader
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewKeyPool starts a pool of size keys drawn from rand (nil:
+// crypto/rand), refilled in the background as they are taken.
+func NewKeyPool(size int, rand io.Reader) *KeyPool {
+	if rand == nil {
+		rand = crand.Reader
+	}
+	p := &KeyPool{keys: make(chan *keyPair, max(size, 1)), rand: rand, stop: make(chan struct{}), done: make(chan struct{})}
+	go p.fill()
+	return p
+}
+
+// fill keeps the pool full; it runs as a goroutine until Close.
+func (p *KeyPool) fill() {
+	defer close(p.done)
+	for {
+		kp, err := newKeyPair(p.rand)
+		if err != nil {
+			return
+		}
+		select {
+		case p.keys <- kp:
+		case <-p.stop:
+			return
+		}
+	}
+}
+
+// get returns a key from the pool, or a fresh one if it is empty.
+func (p *KeyPool) get() (*keyPair, error) {
+	select {
+	case kp := <-p.keys:
+		return kp, nil
+	default:
+		return newKeyPair(p.rand)
+	}
+}
+
+// Close stops the refill and wipes the keys left.
+func (p *KeyPool) Close() {
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	close(p.stop)
+	<-p.done
+	for {
+		select {
+		case kp := <-p.keys:
+			kp.priv.Zero()
+		default:
+			return
+		}
+	}
+}
