@@ -75,18 +75,19 @@ func TestCompiledSchedule_Params(t *testing.T) {
 		"bitcoin": wantImmediate,
 		"fet":     wantImmediate,
 		"cbr": func(t *testing.T, _ schedule.Role, params any) {
-			want := schedule.ConstantRateParams{CellSize: 1448, Interval: 10 * time.Millisecond, IdleStop: 30 * time.Second}
+			want := schedule.ConstantRateParams{CellSize: 1448, Interval: 10 * time.Millisecond}
 			if params != want {
 				t.Errorf("params %+v, want %+v", params, want)
 			}
 		},
 		"video": func(t *testing.T, role schedule.Role, params any) {
 			vp := params.(schedule.VideoParams)
-			if vp.Role != role || vp.SegmentDuration != 4*time.Second || vp.MTU != 1448 || len(vp.Ladder) != 6 || vp.StartupSegments != 3 ||
-				vp.VBR != 0.2 || vp.QuietGap != 100*time.Millisecond || vp.IdleStop != time.Minute || !vp.Rebuffer || vp.MaxBuffer != 30*time.Second {
+			if vp.Role != role || vp.SegmentDuration != 2*time.Second || vp.MTU != 1448 || len(vp.Ladder) != 4 || vp.StartupSegments != 3 ||
+				vp.VBR != 0.2 || vp.QuietGap != 100*time.Millisecond || vp.IdleStop != 0 || vp.Rebuffer || vp.MaxBuffer != 30*time.Second ||
+				vp.AudioBitrate != 128000 || vp.SeekEvery != time.Minute {
 				t.Errorf("params %+v", vp)
 			}
-			if got := stringOf(vp.RequestSize); got != "uniform(300,800)" {
+			if got := stringOf(vp.RequestSize); got != "uniform(2000,8000)" {
 				t.Errorf("request size %s", got)
 			}
 		},
@@ -132,6 +133,40 @@ func TestCompiledSchedule_Params(t *testing.T) {
 				check(t, role, got)
 			}
 		})
+	}
+}
+
+// TestExamples_BitcoinParams: the bitcoin-peer and bitcoin-ibd example
+// profiles (profiles/examples) compile to the bitcoin kind's parameters.
+func TestExamples_BitcoinParams(t *testing.T) {
+	for name, ibd := range map[string]bool{"examples/bitcoin-peer.toml": false, "examples/bitcoin-ibd.toml": true} {
+		p, err := Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := p.CompileSchedule()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, role := range []schedule.Role{schedule.Client, schedule.Server} {
+			wantBitcoin(ibd)(t, role, cs.Params(role))
+		}
+	}
+}
+
+func wantBitcoin(ibd bool) func(t *testing.T, role schedule.Role, params any) {
+	return func(t *testing.T, role schedule.Role, params any) {
+		bp := params.(schedule.BitcoinParams)
+		inv := 5 * time.Second
+		if role == schedule.Client {
+			inv = 2 * time.Second
+		}
+		if bp.Role != role || bp.IBD != ibd || bp.PingInterval != 2*time.Minute || bp.InvInterval != inv || bp.InFlight != 16 {
+			t.Errorf("params %+v", bp)
+		}
+		if got := stringOf(bp.BlockSize); got != "uniform(1000000,2000000)" {
+			t.Errorf("block size %s", got)
+		}
 	}
 }
 

@@ -19,6 +19,8 @@ type videoFields struct {
 	MTU             int      `toml:"mtu"`
 	RequestSize     string   `toml:"request_size"` // a distribution
 	QuietGap        duration `toml:"quiet_gap"`
+	AudioBitrate    int      `toml:"audio"`
+	SeekEvery       duration `toml:"seek_every"`
 	IdleStop        duration `toml:"idle_stop"`
 	Rebuffer        bool     `toml:"rebuffer"`
 	MaxBuffer       duration `toml:"max_buffer"`
@@ -44,7 +46,8 @@ func compileVideo(c *kindContext, f *videoFields) (newSchedule, error) {
 	vp := schedule.VideoParams{
 		SegmentDuration: f.SegmentDuration.Duration, Ladder: slices.Clone(f.Ladder),
 		StartRung: f.StartRung, StartupSegments: f.StartupSegments, VBR: f.VBR,
-		MTU: f.MTU, QuietGap: f.QuietGap.Duration, IdleStop: f.IdleStop.Duration,
+		MTU: f.MTU, QuietGap: f.QuietGap.Duration, AudioBitrate: f.AudioBitrate,
+		SeekEvery: f.SeekEvery.Duration, IdleStop: f.IdleStop.Duration,
 		Rebuffer: f.Rebuffer, MaxBuffer: f.MaxBuffer.Duration,
 	}
 	if req != nil {

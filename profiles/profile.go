@@ -36,6 +36,9 @@ type Profile struct {
 		Decoys      string `toml:"decoys"`
 		DecoySize   string `toml:"decoy_size"`
 		FirstWrite  int    `toml:"first_write"`
+		// FirstFlightDelay is a distribution of microseconds the
+		// initiator waits before its first flight.
+		FirstFlightDelay string `toml:"first_flight_delay"`
 		// VersionRequest, when false, keeps the version packet empty
 		// between two bip324-pt ends, as Bitcoin Core sends it: the
 		// client asks its bridge for no profile, and the bridge uses its
@@ -251,6 +254,14 @@ func (p *Profile) compile() (*shaper.Shape, error) {
 		return nil, p.fieldError("handshake", "first_write", "%d, want 0 (one write) or 64..4159", h.FirstWrite)
 	}
 	cfg.FirstWriteSize = h.FirstWrite
+	if cfg.FirstFlightDelay, err = dist("handshake", "first_flight_delay", h.FirstFlightDelay); err != nil {
+		return nil, err
+	}
+	if cfg.FirstFlightDelay != nil {
+		if lo, hi := cfg.FirstFlightDelay.Bounds(); lo < 0 || hi > 10_000_000 {
+			return nil, p.fieldError("handshake", "first_flight_delay", "%d..%d µs, want within 0..10000000 (10 s)", lo, hi)
+		}
+	}
 
 	if cfg.PacketSize, err = dist("packets", "size", p.Packets.Size); err != nil {
 		return nil, err

@@ -168,7 +168,7 @@ func TestTraceDist(t *testing.T) {
 // kind set (and replay's required trace), and every key of every kind is
 // accepted under that kind, so none is rejected by every kind.
 func TestScheduleKinds_Table(t *testing.T) {
-	if got, want := strings.Join(kindNames(), ","), "immediate,constant-rate,jitter,replay,video"; got != want {
+	if got, want := strings.Join(kindNames(), ","), "immediate,bitcoin,constant-rate,jitter,replay,video"; got != want {
 		t.Errorf("kinds %s, want %s", got, want)
 	}
 	for _, name := range kindNames() {

@@ -97,102 +97,6 @@ func TestImmediate(t *testing.T) {
 	}
 }
 
-func TestConstantRate_cells(t *testing.T) {
-	ms := time.Millisecond
-	s, err := NewConstantRate(ConstantRateParams{CellSize: 1000, Interval: 10 * ms})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o := s.Next(t0); !o.Idle() {
-		t.Fatalf("Next before any data = %v, want idle", show(o))
-	}
-	got := simulate(t, s, []arrival{{3 * ms, 2500}, {57 * ms, 100}}, 200*ms)
-	if len(got) != 20 {
-		t.Fatalf("%d cells in 200ms from 3ms, want 20", len(got))
-	}
-	data := 0
-	for i, w := range got {
-		if w.size != 1000 || w.at != 3*ms+time.Duration(i)*10*ms {
-			t.Fatalf("cell %d = %+v, want 1000 bytes at %v", i, w, 3*ms+time.Duration(i)*10*ms)
-		}
-		data += w.data
-	}
-	if data != 2600 || got[0].data != 1000 || got[2].data != 500 || got[3].data != 0 || got[6].data != 100 {
-		t.Errorf("data per cell %v, want 1000, 1000, 500, then 100 in the cell at 63ms", got)
-	}
-}
-
-func TestConstantRate_idleStop(t *testing.T) {
-	ms := time.Millisecond
-	s, err := NewConstantRate(ConstantRateParams{CellSize: 500, Interval: 10 * ms, IdleStop: 35 * ms})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := simulate(t, s, []arrival{{0, 100}, {200 * ms, 700}}, time.Second)
-	// Cells at 0, 10, 20, 30 (due before 0+35ms); then silence; the data
-	// at 200ms restarts the grid there: 200, 210 (data), then 220..240
-	// (due before 210+35ms).
-	var at []time.Duration
-	for _, w := range got {
-		at = append(at, w.at)
-	}
-	want := []time.Duration{0, 10 * ms, 20 * ms, 30 * ms, 200 * ms, 210 * ms, 220 * ms, 230 * ms, 240 * ms}
-	if len(at) != len(want) {
-		t.Fatalf("cells at %v, want %v", at, want)
-	}
-	for i := range want {
-		if at[i] != want[i] {
-			t.Fatalf("cells at %v, want %v", at, want)
-		}
-	}
-	if o := s.Next(t0.Add(time.Second)); !o.Idle() {
-		t.Errorf("Next after the stop = %v, want idle", show(o))
-	}
-}
-
-func TestConstantRate_late(t *testing.T) {
-	ms := time.Millisecond
-	tests := []struct {
-		name     string
-		sentAt   time.Duration // the cell due at 0 goes out then
-		wantNext time.Duration
-	}{
-		{"on time", 0, 10 * ms},
-		{"a little late keeps the grid", 4 * ms, 10 * ms},
-		{"half a period late still keeps it", 5 * ms, 10 * ms},
-		{"more than half a period late restarts it", 6 * ms, 16 * ms},
-		{"several periods late skips the missed cells", 37 * ms, 47 * ms},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, _ := NewConstantRate(ConstantRateParams{CellSize: 100, Interval: 10 * ms})
-			s.Queued(t0, 1)
-			at := t0.Add(tt.sentAt)
-			if o := s.Next(at); !o.At.Equal(at) || o.Size != 100 || !o.Pad {
-				t.Fatalf("Next(%v) = %v", tt.sentAt, show(o))
-			}
-			s.Sent(at, 1, false)
-			s.Sent(at, 99, true)
-			if o := s.Next(at); o.At.Sub(t0) != tt.wantNext {
-				t.Errorf("next cell at %v, want %v", o.At.Sub(t0), tt.wantNext)
-			}
-		})
-	}
-}
-
-func TestConstantRate_partial(t *testing.T) {
-	s, _ := NewConstantRate(ConstantRateParams{CellSize: 100, Interval: time.Second})
-	s.Queued(t0, 10)
-	s.Sent(t0, 10, false)
-	if o := s.Next(t0); o.Size != 90 || !o.At.Equal(t0) {
-		t.Fatalf("after 10 of 100 bytes: %v, want the 90 left, now", show(o))
-	}
-	s.Sent(t0, 500, true) // overshoot is not carried over
-	if o := s.Next(t0); o.Size != 100 || !o.At.Equal(t0.Add(time.Second)) {
-		t.Fatalf("after the overshoot: %v, want a full cell a second later", show(o))
-	}
-}
-
 func TestJitter(t *testing.T) {
 	s, err := NewJitter(JitterParams{}, seeded(1))
 	if err != nil {
@@ -268,6 +172,7 @@ func TestParams_errors(t *testing.T) {
 		{"interval short", "Interval", second(NewConstantRate(ConstantRateParams{Interval: time.Microsecond}))},
 		{"interval long", "Interval", second(NewConstantRate(ConstantRateParams{Interval: time.Hour}))},
 		{"idle stop", "IdleStop", second(NewConstantRate(ConstantRateParams{IdleStop: -1}))},
+		{"idle stop under the interval", "IdleStop", second(NewConstantRate(ConstantRateParams{Interval: time.Second, IdleStop: time.Second - 1}))},
 		{"video role", "Role", second(NewVideo(VideoParams{}, r))},
 		{"video segment", "SegmentDuration", second(NewVideo(VideoParams{Role: Client, SegmentDuration: time.Second}, r))},
 		{"video segment long", "SegmentDuration", second(NewVideo(VideoParams{Role: Client, SegmentDuration: 11 * time.Second}, r))},

@@ -10,22 +10,24 @@ import (
 // VideoParams configures [NewVideo]. Apart from Role, the zero value
 // gives the defaults.
 type VideoParams struct {
-	// Role says which end this is: the Client sends the requests, the
-	// Server the segments. Required.
+	// Role says which end this is: the Client plays the player and sends
+	// the requests, the Server answers each with a segment. Required.
 	Role Role
 	// SegmentDuration is the play time of one segment, 2s to 10s, the
-	// range HLS and DASH services use. Zero means 4s.
+	// range HLS and DASH services use; 2s is what low-latency services
+	// use. Zero means 4s.
 	SegmentDuration time.Duration
-	// Ladder lists the bitrates a segment can be encoded at, in bits per
-	// second, ascending, each from 10 kbit/s to 100 Mbit/s, at most 32.
-	// Nil means [DefaultLadder].
+	// Ladder lists the bitrates a video segment can be encoded at, in
+	// bits per second, ascending, each from 10 kbit/s to 100 Mbit/s, at
+	// most 32. Nil means [DefaultLadder].
 	Ladder []int
 	// StartRung is the index in Ladder of the first segment's bitrate.
 	// Zero, the default, is the lowest: players start low and climb.
 	StartRung int
-	// StartupSegments is how many segments the client fetches back to
-	// back to fill the player's buffer before it settles to one per
-	// SegmentDuration, 1 to 30. Zero means 3.
+	// StartupSegments is how many segments of each stream the player
+	// fetches back to back to fill its buffer, at the start and after
+	// each seek, before it settles to one per SegmentDuration, 1 to 30.
+	// Zero means 3.
 	StartupSegments int
 	// VBR is how much a segment's size varies around bitrate ×
 	// duration: each is multiplied by a factor drawn uniformly from
@@ -41,41 +43,53 @@ type VideoParams struct {
 	// with browser headers inside a TLS record.
 	RequestSize Sampler
 	// QuietGap is the silence that ends a burst, from 1ms to 1s. The
-	// client takes a startup segment as delivered once nothing has
-	// arrived for QuietGap; the server takes bytes that arrive less than
-	// QuietGap after the previous ones as part of the same request. Zero
-	// means 100ms.
+	// client takes a segment as delivered once nothing has arrived for
+	// QuietGap, and never sends two requests less than QuietGap apart;
+	// the server takes bytes that arrive less than QuietGap after the
+	// previous ones as part of the same request. Zero means 100ms.
 	QuietGap time.Duration
+	// AudioBitrate, if positive, gives the stream a separate audio
+	// track of that many bits per second (8 kbit/s to 1 Mbit/s), as
+	// YouTube and most DASH services fetch it: the player then requests
+	// audio and video segments alternately, the audio ones half a
+	// SegmentDuration after the video ones, and the server answers every
+	// second request with an audio segment (AudioBitrate × duration, ±
+	// VBR) instead of a video one. It doubles the requests, and so the
+	// room upstream, at the cost of a small segment downstream. Zero
+	// means one muxed stream.
+	AudioBitrate int
+	// SeekEvery, if positive, is the mean time between the viewer's
+	// seeks (or moves to the next video), each drawn from an
+	// exponential law, at least a SegmentDuration: at a seek the player
+	// drops its buffer and starts up again, StartupSegments of each
+	// stream back to back. From SegmentDuration to 1h; zero means no
+	// seeks. It changes only the client.
+	SeekEvery time.Duration
 	// IdleStop, if positive, ends the client's viewing session once no
 	// real data has been queued or sent for that long: no more requests
 	// until data is queued again, which starts a new session with a new
-	// startup. Zero means the session never ends. The server needs no
-	// such setting: it sends only when asked, or when data waits.
+	// startup. Zero, the default, means the player never stops: it plays
+	// from the handshake on, data or not. The server needs no such
+	// setting: it sends only when asked.
 	IdleStop time.Duration
-	// Rebuffer makes the client, after startup, act as a player whose
-	// buffer has run low while real data waits to go upstream: once a
-	// response has arrived since its last request, its next request is
-	// due QuietGap after the last bytes arrived (the end of the burst),
-	// as during startup, instead of on the SegmentDuration grid. With no
-	// data waiting, or no response yet, requests keep to the grid. So an
-	// application with a lot to send upstream gets a request per burst
-	// rather than per segment; the server, answering each, sends a
-	// segment per request too, so downstream then outruns the bitrate,
-	// as a rebuffering player's does, until the player's buffer is full
-	// (MaxBuffer). It changes only the client.
+	// Rebuffer trades leakage for upstream latency: it makes the client,
+	// once past startup, act as a player whose buffer has run low while
+	// real data waits to go upstream: once a response has arrived since
+	// its last request, its next request is due QuietGap after the last
+	// bytes arrived, as during startup, instead of on the grid. So
+	// request timing then follows the application's (a censor can see
+	// when it has more to send), bounded by MaxBuffer. It changes only
+	// the client.
 	Rebuffer bool
 	// MaxBuffer is the player's buffer target, which bounds Rebuffer. The
 	// client counts its buffer as a player would, with playback taken to
-	// start when the session does (its first request is due), whether or
-	// not any segment arrives: buffer = requests done in the session ×
-	// SegmentDuration − time since the session began, floored at 0. A
-	// Rebuffer request is then due no earlier than the time the buffer
-	// has room for one more segment (buffer + SegmentDuration <=
-	// MaxBuffer), and never later than the grid. So once the buffer is
-	// full the client is back to one request per SegmentDuration, with
-	// data waiting or not; a request that the grid makes due does not
-	// wait for room. From 4s to 5m, and at least SegmentDuration; zero
-	// means 30s. Without Rebuffer it has no effect.
+	// start when the play does (the session began or the last seek):
+	// buffer = segments requested since × SegmentDuration − time since,
+	// floored at 0. A Rebuffer request is then due no earlier than the
+	// time the buffer has room for one more segment (buffer +
+	// SegmentDuration <= MaxBuffer), and never later than the grid.
+	// From 4s to 5m, and at least SegmentDuration; zero means 30s.
+	// Without Rebuffer it has no effect.
 	MaxBuffer time.Duration
 }
 
@@ -104,6 +118,9 @@ const (
 	maxLadderRungs  = 32
 	minLadderRate   = 10_000
 	maxLadderRate   = 100_000_000
+	minAudioRate    = 8_000
+	maxAudioRate    = 1_000_000
+	maxSeekEvery    = time.Hour
 	maxStartup      = 30
 	maxVBR          = 0.9
 	minVideoMTU     = 64
@@ -114,8 +131,8 @@ const (
 	defaultReqMin   = 300
 	defaultReqMax   = 800
 	vbrSteps        = 1000 // VBR is applied in thousandths
-	abrDownFraction = 4    // a segment less than 1/4 real data steps down
-	abrUpPermille   = 900  // one at least 90% real data, with more waiting, steps up
+	abrSafetyPermil = 800  // a rung fits if its bitrate is at most 80% of the measured throughput
+	maxPending      = 8    // requests a server remembers while it sends
 )
 
 func (p VideoParams) withDefaults() (VideoParams, error) {
@@ -175,6 +192,12 @@ func (p VideoParams) withDefaults() (VideoParams, error) {
 	if p.QuietGap < minQuietGap || p.QuietGap > maxQuietGap {
 		return p, &ParamError{name, "QuietGap", p.QuietGap, fmt.Sprintf("%v..%v", minQuietGap, maxQuietGap)}
 	}
+	if p.AudioBitrate != 0 && (p.AudioBitrate < minAudioRate || p.AudioBitrate > maxAudioRate) {
+		return p, &ParamError{name, "AudioBitrate", p.AudioBitrate, fmt.Sprintf("0 (none) or %d..%d bit/s", minAudioRate, maxAudioRate)}
+	}
+	if p.SeekEvery != 0 && (p.SeekEvery < p.SegmentDuration || p.SeekEvery > maxSeekEvery) {
+		return p, &ParamError{name, "SeekEvery", p.SeekEvery, fmt.Sprintf("0 (never) or SegmentDuration (%v)..%v", p.SegmentDuration, maxSeekEvery)}
+	}
 	if p.IdleStop < 0 {
 		return p, &ParamError{name, "IdleStop", p.IdleStop, "0 (never) or more"}
 	}
@@ -187,85 +210,109 @@ func (p VideoParams) withDefaults() (VideoParams, error) {
 	return p, nil
 }
 
-// Video makes a connection look like adaptive streaming (HLS or DASH):
-// the client asks for one segment at a time, the server answers each
-// request with a burst of MTU-sized writes as fast as the link takes them,
-// and both are quiet in between (ON/OFF). Real data rides in the requests
-// and the segments; decoys make up the rest, so every request and every
-// segment has its drawn size (Pad set).
+// Video makes a connection look like an adaptive streaming player (HLS
+// or DASH) and its server, after the facts in the project's note on
+// video traffic: the client asks for one segment at a time, a request
+// before every segment; the server answers each request with a burst of
+// MTU-sized writes as fast as the link takes them, and never sends a
+// segment unasked; both are quiet in between (ON/OFF). What goes on the
+// wire follows the player model, not the application: the model runs
+// from the connection's first event (the shaper's first Queued, right
+// after the handshake) whether data flows or not, and real data rides in
+// whatever the model sends, requests upstream and segments downstream,
+// decoys making up the rest (Pad is always set). An idle tunnel looks
+// like a player watching.
 //
-// The client (upstream). A viewing session starts at the first Queued
-// with data waiting. It sends StartupSegments requests back to back: the
-// first at once, each next one when the previous segment has arrived (no
-// bytes for QuietGap after some arrived) or, if nothing arrives, a
-// SegmentDuration after the request. Then it sends one request per
+// The client (the player, upstream). At the start of a play (a QuietGap
+// after the first event, data queued after IdleStop ended a session, or a
+// seek) it fetches StartupSegments segments of each stream
+// back to back: the first request at once, each next one QuietGap after
+// the previous response stopped arriving, or a SegmentDuration after the
+// request if none arrives. Then it settles to one request per stream per
 // SegmentDuration, on a grid that, like [ConstantRate]'s, holds unless
-// the shaper is half a period late. Each request is one opportunity of a
-// RequestSize sample. With IdleStop, a request that would be due IdleStop
-// or more after the last real data, with none waiting, ends the session.
-// So upstream real data has RequestSize bytes per segment after startup;
-// a profile that must carry more upstream picks larger requests, or sets
-// Rebuffer: then, while real data waits and the previous request has
-// been answered, the next request is due as in startup, QuietGap after
-// the response's last bytes, but not before the player's buffer has
-// room for another segment (see MaxBuffer) nor after the grid; the
-// client is on the grid again once nothing waits or the buffer is full.
-// Either way a request follows a response to the one before, unless
-// none comes: then it is due on the grid (in startup, a SegmentDuration
-// after the request).
+// the shaper is half a period late; with AudioBitrate the streams
+// alternate, video then audio half a segment later. Each request is one
+// opportunity of a RequestSize sample. With SeekEvery, at drawn times
+// the player seeks: startup again. With IdleStop, a request due IdleStop
+// or more after the last real data, with none waiting, ends the session;
+// data queued then starts a new one. With Rebuffer, a request is due
+// early, as in startup, while real data waits and the buffer (see
+// MaxBuffer) has room.
 //
 // The server (downstream). Bytes that arrive after QuietGap of silence
 // are a request. A request starts a burst at once, or right after the
-// current one (one request is remembered); data queued with no request
-// for a SegmentDuration and a QuietGap since the last burst began starts
-// one too, so data never waits for a client that is not shaped like
-// this. Such an unprompted burst takes the first request that arrives
-// during it, or within QuietGap of its start, as the one it answers:
-// a request a little late, as on a network with jitter, gets that
-// segment rather than a second one straight after. A burst is
-// one segment: bitrate/8 × SegmentDuration × a VBR factor wire bytes,
-// offered MTU bytes at a time, each write due at once. When a segment is
-// done, the server adapts the bitrate for the next, one rung at a time,
-// as a player's rate adaptation would but on its own evidence: down if
-// the burst took longer than a SegmentDuration (the link can't keep up)
-// or carried less than a quarter real data; up if it carried at least 90%
-// real data and more waits.
+// current one (up to 8 are remembered). With AudioBitrate, the requests
+// alternate video, audio, video, ... as the client sends them. A video
+// burst is bitrate/8 × SegmentDuration × a VBR factor wire bytes, an
+// audio one AudioBitrate/8 × SegmentDuration × a VBR factor; each is
+// offered MTU bytes at a time, every write due at once. After each video
+// segment the server picks the next one's rung from the throughput the
+// segment went out at (its bytes over the time from its first write to
+// its last, which a slow link's full socket stretches), as a player's
+// throughput rule would: the highest rung at most 80% of it, climbing one
+// rung a segment and falling at once. How much real data a segment
+// carried plays no part. As a safety net for a peer that is not a video
+// player, data queued with no request for a SegmentDuration and a
+// QuietGap since the last burst began (or since the first event) starts
+// a burst anyway; a video client's requests, at most a SegmentDuration
+// apart, always come first. A request that arrives during such a burst,
+// or within QuietGap of its start, is taken as the one it answers.
+//
+// Latency against leakage. Without Rebuffer and IdleStop the wire is a
+// function of the seed and of the link only: request and segment times
+// and sizes tell nothing about when the application sends. The price is
+// latency and a throughput cap: upstream data waits for the next request
+// (at most SegmentDuration, or half of it with AudioBitrate) and carries
+// at most RequestSize bytes a request; downstream data waits for the
+// response to the next request and gets at most the rung's bitrate.
+// Shorter segments, a separate audio stream and larger requests lower
+// the wait and raise the cap without making the timing depend on the
+// application; Rebuffer and IdleStop buy more upstream, or less idle
+// traffic, by letting the timing follow the application.
 //
 // Randomness: the client draws a request size when constructed and
-// after each request; the server draws a segment's VBR factor when
-// constructed and after each segment. Those are the only draws.
+// after each request, and, with SeekEvery, the time to the next seek
+// when constructed and after each seek request; the server draws a
+// segment's VBR factor when constructed and after each segment. Those
+// are the only draws.
 //
 // It is not safe for concurrent use.
 type Video struct {
 	p           VideoParams
 	rng         *rand.Rand
 	vbrPermille int64
+	streams     int // 1, or 2 with audio
 	queued      int
+	started     bool      // an event has come: the model runs
+	start       time.Time // the first event
 	lastData    time.Time // client: last real data queued or sent in a session
 
 	// client
-	active       bool      // a viewing session is on
-	sessionStart time.Time // when it began
-	reqIndex     int       // requests completed in this session
-	reqSize      int       // the current request's drawn size
-	reqLeft      int       // and what it still carries
-	reqDue       time.Time // its due time, fixed when its first byte goes
-	lastReqEnd   time.Time // when the previous request was done
-	gridDue      time.Time // when a steady-state request is due
-	gotResponse  bool      // bytes arrived since the previous request
-	lastRecv     time.Time
+	active      bool      // a viewing session is on
+	playStart   time.Time // when the current play began: the session or the last seek
+	reqIndex    int       // requests completed in this play
+	reqSize     int       // the current request's drawn size
+	reqLeft     int       // and what it still carries
+	reqDue      time.Time // its due time, fixed when its first byte goes
+	reqSeek     bool      // it began as a seek
+	lastReqEnd  time.Time // when the previous request was done
+	gridDue     time.Time // when a steady-state request is due
+	gotResponse bool      // bytes arrived since the previous request
+	lastRecv    time.Time
+	seekAfter   time.Duration // with SeekEvery: the next seek, after playStart
 
 	// server
 	rung           int
 	nextSeg        int  // size of the next segment, drawn ahead
 	burst          bool // a segment is being sent
+	audio          bool // and it is an audio one
+	segments       int  // bursts begun: with audio, odd ones are audio
 	segSize        int
 	segLeft        int
-	segData        int // real data in this segment
 	burstStart     time.Time
 	bursted        bool // a burst has begun at some time
 	unprompted     bool // the last burst began with no request, and none has come for it yet
-	pending        bool // a request arrived during the burst
+	pending        int  // requests that arrived during the burst
 	heard          bool // bytes have arrived at some time
 	lastHeard      time.Time
 	lastBurstStart time.Time
@@ -284,9 +331,13 @@ func NewVideo(p VideoParams, r *rand.Rand) (*Video, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Video{p: p, rng: r, vbrPermille: int64(p.VBR*vbrSteps + 0.5), rung: p.StartRung}
+	s := &Video{p: p, rng: r, vbrPermille: int64(p.VBR*vbrSteps + 0.5), rung: p.StartRung, streams: 1}
+	if p.AudioBitrate > 0 {
+		s.streams = 2
+	}
 	if p.Role == Client {
 		s.drawRequest()
+		s.drawSeek()
 	} else {
 		s.drawSegment()
 	}
@@ -301,8 +352,8 @@ func (s *Video) Params() VideoParams {
 }
 
 // Rung returns the index in the ladder of the bitrate of the server's
-// current segment, or of the next one between bursts. It is StartRung
-// for a client.
+// current video segment, or of the next one between bursts. It is
+// StartRung for a client.
 func (s *Video) Rung() int { return s.rung }
 
 // Next implements [Schedule].
@@ -311,19 +362,38 @@ func (s *Video) Next(now time.Time) Opportunity {
 		if !s.clientActive() {
 			return Opportunity{}
 		}
-		return Opportunity{At: later(s.requestDue(), now), Size: s.reqLeft, Pad: true}
+		at, _ := s.requestDue()
+		return Opportunity{At: later(at, now), Size: s.reqLeft, Pad: true}
 	}
 	switch {
 	case s.burst:
 		return Opportunity{At: later(s.burstStart, now), Size: min(s.p.MTU, s.segLeft), Pad: true}
-	case s.queued > 0:
+	case s.queued > 0 && s.started:
 		return Opportunity{At: later(s.unpromptedDue(), now), Size: min(s.p.MTU, s.nextSeg), Pad: true}
 	}
 	return Opportunity{}
 }
 
+// begin starts the model at the first event.
+func (s *Video) begin(now time.Time) {
+	if s.started {
+		return
+	}
+	s.started = true
+	s.start = now
+	if s.p.Role == Client {
+		// The first request a QuietGap after the handshake, not at the
+		// same instant: bytes that reach the server with the end of its
+		// handshake are read by it, and the shaper never reports them,
+		// so the server would not hear that request.
+		s.startSession(now)
+		s.playStart = now.Add(s.p.QuietGap)
+	}
+}
+
 // Queued implements [Schedule].
 func (s *Video) Queued(now time.Time, n int) {
+	s.begin(now)
 	wasActive := s.p.Role == Client && s.clientActive()
 	s.queued = max(n, 0)
 	if s.p.Role == Server || s.queued == 0 {
@@ -331,15 +401,13 @@ func (s *Video) Queued(now time.Time, n int) {
 	}
 	s.lastData = now
 	if !wasActive {
-		s.active = true
-		s.sessionStart = now
-		s.reqIndex = 0
-		s.gotResponse = false
+		s.startSession(now)
 	}
 }
 
 // Sent implements [Schedule].
 func (s *Video) Sent(now time.Time, n int, decoy bool) {
+	s.begin(now)
 	n = max(n, 0)
 	if s.p.Role == Client {
 		s.clientSent(now, n, decoy)
@@ -350,6 +418,7 @@ func (s *Video) Sent(now time.Time, n int, decoy bool) {
 
 // Received implements [Schedule].
 func (s *Video) Received(now time.Time, n int) {
+	s.begin(now)
 	if n <= 0 {
 		return
 	}
@@ -372,20 +441,26 @@ func (s *Video) Received(now time.Time, n int) {
 		// answers it.
 		s.unprompted = false
 	case s.burst:
-		s.pending = true
+		s.pending = min(s.pending+1, maxPending)
 	default:
 		s.beginBurst(now, false)
 	}
 }
 
 func (s *Video) String() string {
-	rebuffer := ""
+	extra := ""
+	if s.p.AudioBitrate > 0 {
+		extra += fmt.Sprintf(",audio=%d", s.p.AudioBitrate)
+	}
+	if s.p.SeekEvery > 0 {
+		extra += fmt.Sprintf(",seek-every=%v", s.p.SeekEvery)
+	}
 	if s.p.Rebuffer {
-		rebuffer = fmt.Sprintf(",rebuffer,max-buffer=%v", s.p.MaxBuffer)
+		extra += fmt.Sprintf(",rebuffer,max-buffer=%v", s.p.MaxBuffer)
 	}
 	return fmt.Sprintf("video(role=%v,segment=%v,ladder=%v,start-rung=%d,startup=%d,vbr=%g,mtu=%d,request=%s,quiet=%v,idle-stop=%v%s)",
 		s.p.Role, s.p.SegmentDuration, s.p.Ladder, s.p.StartRung, s.p.StartupSegments, s.p.VBR, s.p.MTU,
-		samplerString(s.p.RequestSize), s.p.QuietGap, s.p.IdleStop, rebuffer)
+		samplerString(s.p.RequestSize), s.p.QuietGap, s.p.IdleStop, extra)
 }
 
 // Client side.
@@ -395,37 +470,70 @@ func (s *Video) drawRequest() {
 	s.reqLeft = s.reqSize
 }
 
-// requestDue is when the current request is due.
-func (s *Video) requestDue() time.Time {
-	switch {
-	case s.reqLeft < s.reqSize:
-		return s.reqDue
-	case s.reqIndex == 0:
-		return s.sessionStart
-	case s.reqIndex < s.p.StartupSegments:
+// drawSeek draws the time from the start of a play to the next seek:
+// exponential with mean SeekEvery, at least a SegmentDuration and at
+// most 100 times the mean.
+func (s *Video) drawSeek() {
+	if s.p.SeekEvery <= 0 {
+		return
+	}
+	d := time.Duration(s.rng.ExpFloat64() * float64(s.p.SeekEvery))
+	s.seekAfter = min(max(d, s.p.SegmentDuration), 100*s.p.SeekEvery)
+}
+
+// startSession starts a viewing session, and its first play, at now.
+func (s *Video) startSession(now time.Time) {
+	s.active = true
+	s.lastData = now
+	s.playStart = now
+	s.reqIndex = 0
+	s.gotResponse = false
+}
+
+// startupRequests is how many requests a play's startup makes.
+func (s *Video) startupRequests() int { return s.p.StartupSegments * s.streams }
+
+// requestDue is when the current request is due, and whether it is a
+// seek.
+func (s *Video) requestDue() (time.Time, bool) {
+	if s.reqLeft < s.reqSize {
+		return s.reqDue, s.reqSeek
+	}
+	if s.reqIndex == 0 {
+		return s.playStart, false
+	}
+	// Never two requests less than a quiet gap apart: the server could
+	// not tell them apart.
+	earliest := s.lastReqEnd.Add(s.p.QuietGap)
+	if s.reqIndex < s.startupRequests() {
 		if s.gotResponse {
-			return s.lastRecv.Add(s.p.QuietGap)
+			return later(s.lastRecv.Add(s.p.QuietGap), earliest), false
 		}
-		return s.lastReqEnd.Add(s.p.SegmentDuration)
-	case s.p.Rebuffer && s.queued > 0 && s.gotResponse:
+		return s.lastReqEnd.Add(s.p.SegmentDuration), false
+	}
+	at := s.gridDue
+	if s.p.Rebuffer && s.queued > 0 && s.gotResponse {
 		// The buffer is below its target: ask again once this segment
 		// is in and the buffer has room for the next, or on the grid if
 		// that comes first.
-		at := later(s.lastRecv.Add(s.p.QuietGap), s.bufferRoom())
-		if s.gridDue.Before(at) {
-			return s.gridDue
+		if early := later(later(s.lastRecv.Add(s.p.QuietGap), earliest), s.bufferRoom()); early.Before(at) {
+			at = early
 		}
-		return at
 	}
-	return s.gridDue
+	if s.p.SeekEvery > 0 {
+		if seek := later(s.playStart.Add(s.seekAfter), earliest); seek.Before(at) {
+			return seek, true
+		}
+	}
+	return at, false
 }
 
-// bufferRoom is when the player's buffer, reqIndex segments played from
-// sessionStart on, has drained to MaxBuffer − SegmentDuration: room for
-// one more segment. Before then the buffer is over it; the floor at 0
-// never matters, since MaxBuffer is at least a SegmentDuration.
+// bufferRoom is when the player's buffer, the segments requested since
+// playStart less what has played, has drained to MaxBuffer −
+// SegmentDuration: room for one more segment.
 func (s *Video) bufferRoom() time.Time {
-	return s.sessionStart.Add(time.Duration(s.reqIndex+1)*s.p.SegmentDuration - s.p.MaxBuffer)
+	segments := time.Duration(s.reqIndex/s.streams + 1)
+	return s.playStart.Add(segments*s.p.SegmentDuration - s.p.MaxBuffer)
 }
 
 // clientActive reports whether a session is on and not ended by
@@ -437,14 +545,15 @@ func (s *Video) clientActive() bool {
 	if s.p.IdleStop == 0 || s.queued > 0 || s.reqLeft < s.reqSize {
 		return true
 	}
-	return s.requestDue().Before(s.lastData.Add(s.p.IdleStop))
+	at, _ := s.requestDue()
+	return at.Before(s.lastData.Add(s.p.IdleStop))
 }
 
 func (s *Video) clientSent(now time.Time, n int, decoy bool) {
 	open := due(s.Next(now), now)
 	// Read before the data leaves the queue: with Rebuffer, an empty
 	// queue moves a request's due time back to the grid.
-	reqDue := s.requestDue()
+	reqDue, seek := s.requestDue()
 	if !decoy {
 		s.queued = max(s.queued-n, 0)
 	}
@@ -455,24 +564,35 @@ func (s *Video) clientSent(now time.Time, n int, decoy bool) {
 		s.lastData = now
 	}
 	if s.reqLeft == s.reqSize {
-		s.reqDue = reqDue
+		s.reqDue, s.reqSeek = reqDue, seek
 	}
 	s.reqLeft -= n
 	if s.reqLeft > 0 {
 		return
 	}
-	s.gridDue = nextGrid(s.reqDue, now, s.p.SegmentDuration)
+	s.gridDue = nextGrid(s.reqDue, now, s.p.SegmentDuration/time.Duration(s.streams))
 	s.reqIndex++
 	s.lastReqEnd = now
 	s.gotResponse = false
 	s.drawRequest()
+	if s.reqSeek {
+		// The first request of a new play.
+		s.playStart = s.reqDue
+		s.reqIndex = 1
+		s.drawSeek()
+	}
 }
 
 // Server side.
 
-// drawSegment draws the size of the next segment at the current rung.
+// drawSegment draws the size of the next segment: an audio one, or a
+// video one at the current rung.
 func (s *Video) drawSegment() {
-	base := int64(s.p.Ladder[s.rung]) * int64(s.p.SegmentDuration) / (8 * int64(time.Second))
+	rate := s.p.Ladder[s.rung]
+	if s.streams == 2 && s.segments%2 == 1 {
+		rate = s.p.AudioBitrate
+	}
+	base := int64(rate) * int64(s.p.SegmentDuration) / (8 * int64(time.Second))
 	factor := int64(vbrSteps)
 	if s.vbrPermille > 0 {
 		factor += s.rng.Int64N(2*s.vbrPermille+1) - s.vbrPermille
@@ -480,14 +600,16 @@ func (s *Video) drawSegment() {
 	s.nextSeg = int(min(max(base*factor/vbrSteps, 1), MaxSize))
 }
 
-// unpromptedDue is when queued data starts a burst with no request. A
-// client on its grid asks a SegmentDuration after the last burst began;
-// the QuietGap on top lets its request, if a little late, come first.
+// unpromptedDue is when queued data starts a burst with no request: a
+// SegmentDuration and a QuietGap after the last burst began, or after
+// the first event. A video client asks at least once a SegmentDuration,
+// so its request comes first.
 func (s *Video) unpromptedDue() time.Time {
-	if !s.bursted {
-		return time.Time{} // at once: later(…, now) is now
+	from := s.start
+	if s.bursted {
+		from = s.lastBurstStart
 	}
-	return s.lastBurstStart.Add(s.p.SegmentDuration + s.p.QuietGap)
+	return from.Add(s.p.SegmentDuration + s.p.QuietGap)
 }
 
 // beginBurst starts a segment at now, unprompted if no request asked
@@ -496,11 +618,12 @@ func (s *Video) beginBurst(now time.Time, unprompted bool) {
 	s.burst = true
 	s.bursted = true
 	s.unprompted = unprompted
+	s.audio = s.streams == 2 && s.segments%2 == 1
+	s.segments++
 	s.burstStart = now
 	s.lastBurstStart = now
 	s.segSize = s.nextSeg
 	s.segLeft = s.segSize
-	s.segData = 0
 }
 
 func (s *Video) serverSent(now time.Time, n int, decoy bool) {
@@ -515,30 +638,35 @@ func (s *Video) serverSent(now time.Time, n int, decoy bool) {
 		s.beginBurst(now, true) // data waited long enough to go unprompted
 	}
 	s.segLeft -= n
-	if !decoy {
-		s.segData += n
-	}
 	if s.segLeft > 0 {
 		return
 	}
 	s.burst = false
-	s.adapt(now)
+	if !s.audio {
+		s.adapt(now)
+	}
 	s.drawSegment()
-	if s.pending {
-		s.pending = false
+	if s.pending > 0 {
+		s.pending--
 		s.beginBurst(now, false)
 	}
 }
 
-// adapt moves the rung for the next segment, at most one step.
+// adapt picks the rung of the next video segment from the throughput
+// the one just sent went out at: the highest rung at most
+// abrSafetyPermil of it, at most one rung up.
 func (s *Video) adapt(now time.Time) {
-	data := min(s.segData, s.segSize)
-	switch {
-	case now.Sub(s.burstStart) > s.p.SegmentDuration, data*abrDownFraction < s.segSize:
-		s.rung = max(s.rung-1, 0)
-	case int64(data)*vbrSteps >= int64(s.segSize)*abrUpPermille && s.queued > 0:
-		s.rung = min(s.rung+1, len(s.p.Ladder)-1)
+	d := now.Sub(s.burstStart)
+	target := len(s.p.Ladder) - 1
+	if d > 0 {
+		// bits/s, in float: segSize × 8e9 can pass int64 for long bursts
+		// only in theory, but float costs nothing here.
+		bps := float64(s.segSize) * 8 * float64(time.Second) / float64(d)
+		for target > 0 && float64(s.p.Ladder[target])*vbrSteps > bps*abrSafetyPermil {
+			target--
+		}
 	}
+	s.rung = min(target, s.rung+1)
 }
 
 // UsesReceived reports that Video reacts to received bytes (a server's

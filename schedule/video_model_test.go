@@ -20,55 +20,88 @@ func (m *slowVideo) Next(now time.Time) Opportunity {
 	return m.server(now)
 }
 
+func (m *slowVideo) streams() int {
+	if m.p.AudioBitrate > 0 {
+		return 2
+	}
+	return 1
+}
+
 func (m *slowVideo) client(now time.Time) Opportunity {
 	p := m.p
+	seg := p.SegmentDuration
+	streams := m.streams()
 	r := seeded(m.seed)
 	drawReq := func() int { return min(max(p.RequestSize.Sample(r), 1), 65535) }
+	drawSeek := func() time.Duration {
+		if p.SeekEvery == 0 {
+			return 0
+		}
+		d := time.Duration(r.ExpFloat64() * float64(p.SeekEvery))
+		return min(max(d, seg), 100*p.SeekEvery)
+	}
 
 	var (
-		active                              bool
-		sessionStart, firstByteDue, lastEnd time.Time
-		grid, lastRecv, lastData            time.Time
-		done, size, sent, q                 int
-		gotResponse                         bool
+		started, active                  bool
+		playStart, firstByteDue, lastEnd time.Time
+		grid, lastRecv, lastData         time.Time
+		done, size, sent, q              int
+		gotResponse, seeking             bool
+		seekAfter                        time.Duration
 	)
 	size = drawReq()
-	due := func() time.Time {
+	seekAfter = drawSeek()
+	due := func() (time.Time, bool) {
 		switch {
 		case sent > 0:
-			return firstByteDue
+			return firstByteDue, seeking
 		case done == 0:
-			return sessionStart
+			return playStart, false
 		}
-		// A player asks again as soon as a segment is in while its
-		// buffer fills: in startup, and with Rebuffer while upstream
-		// data waits and the buffer is under its target.
-		startup := done < p.StartupSegments
-		switch {
-		case startup && gotResponse:
-			return lastRecv.Add(p.QuietGap)
-		case startup:
-			return lastEnd.Add(p.SegmentDuration)
-		case p.Rebuffer && q > 0 && gotResponse:
+		earliest := lastEnd.Add(p.QuietGap)
+		// Startup: every stream's first segments, each asked for as
+		// soon as the one before is in.
+		if done < p.StartupSegments*streams {
+			if gotResponse {
+				return later(lastRecv.Add(p.QuietGap), earliest), false
+			}
+			return lastEnd.Add(seg), false
+		}
+		at := grid
+		if p.Rebuffer && q > 0 && gotResponse {
 			// The buffer at the time the segment is in: what has been
-			// requested less what has played since the session began.
-			at := lastRecv.Add(p.QuietGap)
-			buffer := max(time.Duration(done)*p.SegmentDuration-at.Sub(sessionStart), 0)
+			// requested less what has played since the play began.
+			e := later(lastRecv.Add(p.QuietGap), earliest)
+			buffer := max(time.Duration(done/streams)*seg-e.Sub(playStart), 0)
 			// Too full for one more segment: wait for it to drain.
-			if over := buffer + p.SegmentDuration - p.MaxBuffer; over > 0 {
-				at = at.Add(over)
+			if over := buffer + seg - p.MaxBuffer; over > 0 {
+				e = e.Add(over)
 			}
-			if at.After(grid) {
-				return grid
+			if e.Before(at) {
+				at = e
 			}
-			return at
 		}
-		return grid
+		if p.SeekEvery > 0 {
+			if s := later(playStart.Add(seekAfter), earliest); s.Before(at) {
+				return s, true
+			}
+		}
+		return at, false
 	}
 	open := func() bool {
-		return active && (p.IdleStop == 0 || q > 0 || sent > 0 || due().Sub(lastData) < p.IdleStop)
+		at, _ := due()
+		return active && (p.IdleStop == 0 || q > 0 || sent > 0 || at.Sub(lastData) < p.IdleStop)
+	}
+	newSession := func(at time.Time) {
+		active, playStart, lastData, done, gotResponse = true, at, at, 0, false
 	}
 	for _, e := range m.evs {
+		if !started {
+			// The player starts with the connection, data or not.
+			started = true
+			newSession(e.at)
+			playStart = e.at.Add(p.QuietGap) // the server hears it after its handshake
+		}
 		n := max(e.n, 0)
 		switch e.kind {
 		case evQueued:
@@ -77,13 +110,13 @@ func (m *slowVideo) client(now time.Time) Opportunity {
 			if q > 0 {
 				lastData = e.at
 				if !was {
-					active, sessionStart, done, gotResponse = true, e.at, 0, false
+					newSession(e.at)
 				}
 			}
 		case evSent:
 			// The opportunity as it stood before these bytes left the
 			// queue: with Rebuffer, emptying it moves the due time.
-			at := due()
+			at, seek := due()
 			was := open() && !at.After(e.at)
 			if !e.decoy {
 				q = max(q-n, 0)
@@ -95,18 +128,23 @@ func (m *slowVideo) client(now time.Time) Opportunity {
 				lastData = e.at
 			}
 			if sent == 0 {
-				firstByteDue = at
+				firstByteDue, seeking = at, seek
 			}
 			sent += n
 			if sent >= size {
-				grid = firstByteDue.Add(p.SegmentDuration)
-				if grid.Sub(e.at) < p.SegmentDuration/2 {
-					grid = e.at.Add(p.SegmentDuration)
+				period := seg / time.Duration(streams)
+				grid = firstByteDue.Add(period)
+				if grid.Sub(e.at) < period/2 {
+					grid = e.at.Add(period)
 				}
 				done++
 				lastEnd = e.at
 				gotResponse = false
 				size, sent = drawReq(), 0
+				if seeking {
+					playStart, done = firstByteDue, 1
+					seekAfter = drawSeek()
+				}
 			}
 		case evReceived:
 			if n > 0 && open() {
@@ -117,7 +155,7 @@ func (m *slowVideo) client(now time.Time) Opportunity {
 	if !open() {
 		return Opportunity{}
 	}
-	at := due()
+	at, _ := due()
 	if at.Before(now) {
 		at = now
 	}
@@ -126,11 +164,17 @@ func (m *slowVideo) client(now time.Time) Opportunity {
 
 func (m *slowVideo) server(now time.Time) Opportunity {
 	p := m.p
+	streams := m.streams()
 	r := seeded(m.seed)
 	permille := int64(p.VBR*1000 + 0.5)
 	rung := p.StartRung
+	segments := 0 // begun; with audio, the odd ones are audio
 	drawSeg := func() int {
-		bytes := int64(p.Ladder[rung]) * p.SegmentDuration.Nanoseconds() / 8e9
+		rate := p.Ladder[rung]
+		if streams == 2 && segments%2 == 1 {
+			rate = p.AudioBitrate
+		}
+		bytes := int64(rate) * p.SegmentDuration.Nanoseconds() / 8e9
 		f := int64(1000)
 		if permille > 0 {
 			f += r.Int64N(2*permille+1) - permille
@@ -139,20 +183,33 @@ func (m *slowVideo) server(now time.Time) Opportunity {
 	}
 	var (
 		next                                = drawSeg()
-		burst, bursted, pending, heard      bool
+		started, burst, bursted, heard      bool
+		audio                               bool
 		answered                            bool // the last burst has had its request
-		segSize, segSent, segData, q        int
-		burstStart, lastHeard, lastBurstBeg time.Time
+		pending                             int
+		segSize, segSent, q                 int
+		start, burstStart, lastHeard, begun time.Time
 	)
 	// An unprompted burst is due a segment and a quiet gap after the
-	// last one began.
-	unpromptedAt := func() time.Time { return lastBurstBeg.Add(p.SegmentDuration).Add(p.QuietGap) }
+	// last one began, or after the start.
+	unpromptedAt := func() time.Time {
+		from := start
+		if bursted {
+			from = begun
+		}
+		return from.Add(p.SegmentDuration).Add(p.QuietGap)
+	}
 	begin := func(at time.Time, byRequest bool) {
 		burst, bursted, answered = true, true, byRequest
-		burstStart, lastBurstBeg = at, at
-		segSize, segSent, segData = next, 0, 0
+		audio = streams == 2 && segments%2 == 1
+		segments++
+		burstStart, begun = at, at
+		segSize, segSent = next, 0
 	}
 	for _, e := range m.evs {
+		if !started {
+			started, start = true, e.at
+		}
 		n := max(e.n, 0)
 		switch e.kind {
 		case evQueued:
@@ -169,12 +226,12 @@ func (m *slowVideo) server(now time.Time) Opportunity {
 			// A request late for an unprompted burst, arriving during it
 			// or at most a quiet gap after it began, is the one it
 			// answers.
-			late := bursted && !answered && (burst || !e.at.After(lastBurstBeg.Add(p.QuietGap)))
+			late := bursted && !answered && (burst || !e.at.After(begun.Add(p.QuietGap)))
 			switch {
 			case late:
 				answered = true
 			case burst:
-				pending = true
+				pending = min(pending+1, 8)
 			default:
 				begin(e.at, true)
 			}
@@ -187,28 +244,31 @@ func (m *slowVideo) server(now time.Time) Opportunity {
 				continue
 			}
 			if !burst {
-				if before == 0 || (bursted && unpromptedAt().After(e.at)) {
+				if before == 0 || unpromptedAt().After(e.at) {
 					continue
 				}
 				begin(e.at, false)
 			}
 			segSent += n
-			if !e.decoy {
-				segData += n
-			}
 			if segSent < segSize {
 				continue
 			}
 			burst = false
-			data := min(segData, segSize)
-			if e.at.Sub(burstStart) > p.SegmentDuration || 4*data < segSize {
-				rung = max(rung-1, 0)
-			} else if 10*data >= 9*segSize && q > 0 {
-				rung = min(rung+1, len(p.Ladder)-1)
+			if !audio {
+				// The highest rung within 80% of the throughput the
+				// segment went at, at most one up.
+				target := len(p.Ladder) - 1
+				if d := e.at.Sub(burstStart); d > 0 {
+					bps := float64(segSize) * 8 * 1e9 / float64(d)
+					for target > 0 && float64(p.Ladder[target])*1000 > bps*800 {
+						target--
+					}
+				}
+				rung = min(target, rung+1)
 			}
 			next = drawSeg()
-			if pending {
-				pending = false
+			if pending > 0 {
+				pending--
 				begin(e.at, true)
 			}
 		}
@@ -218,11 +278,8 @@ func (m *slowVideo) server(now time.Time) Opportunity {
 	switch {
 	case burst:
 		at, size = burstStart, min(p.MTU, segSize-segSent)
-	case q > 0:
-		if bursted {
-			at = unpromptedAt()
-		}
-		size = min(p.MTU, next)
+	case q > 0 && started:
+		at, size = unpromptedAt(), min(p.MTU, next)
 	default:
 		return Opportunity{}
 	}
@@ -248,6 +305,9 @@ func TestVideo_model(t *testing.T) {
 			// most two segments ahead; startup alone can overfill it.
 			VideoParams{Role: role, Ladder: small, SegmentDuration: 2 * time.Second, MaxBuffer: 4 * time.Second, Rebuffer: true},
 			VideoParams{Role: role, Ladder: small, StartupSegments: 1, MaxBuffer: 10 * time.Second, Rebuffer: true, IdleStop: 20 * time.Second},
+			// The built-in's shape: audio and video, seeks.
+			VideoParams{Role: role, Ladder: small, SegmentDuration: 2 * time.Second, AudioBitrate: 8_000, SeekEvery: 5 * time.Second, RequestSize: intSampler{2000, 8000}},
+			VideoParams{Role: role, Ladder: small, AudioBitrate: 16_000, SeekEvery: 4 * time.Second, Rebuffer: true, IdleStop: 10 * time.Second},
 		)
 	}
 	for i, p := range params {

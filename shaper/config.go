@@ -69,6 +69,14 @@ type Shape struct {
 	// first flight (key and garbage) in the first write and the rest in
 	// the next. Zero sends the first flight in one write, as Bitcoin Core.
 	FirstWriteSize int
+	// FirstFlightDelay, for an initiator, draws how many microseconds
+	// to wait before the first flight, from when the handshake starts
+	// (before any byte goes); samples are clamped to
+	// 0..10 s, and a cancelled context ends the wait. Nil means none.
+	// Bitcoin Core waits for its 50 ms socket loop: its first flight
+	// leaves in one of two modes (DESIGN.md, "How Bitcoin Core behaves
+	// on the wire"). A responder never waits: Core answers at once.
+	FirstFlightDelay padding.Dist
 
 	// QueueSize is the send queue in bytes; writes block while it is
 	// full. Zero means DefaultQueueSize.
@@ -160,10 +168,28 @@ func (s *Shape) check() error {
 	if s.QueueSize < 0 {
 		return fmt.Errorf("shaper: negative QueueSize %d", s.QueueSize)
 	}
+	if s.FirstFlightDelay != nil {
+		if lo, _ := s.FirstFlightDelay.Bounds(); lo < 0 {
+			return fmt.Errorf("shaper: FirstFlightDelay draws %d µs, below 0", lo)
+		}
+	}
 	if s.MaxDecoyRatio < 0 {
 		return fmt.Errorf("shaper: negative MaxDecoyRatio %v", s.MaxDecoyRatio)
 	}
 	return nil
+}
+
+// maxFirstFlightDelay bounds a FirstFlightDelay sample.
+const maxFirstFlightDelay = 10 * time.Second
+
+// firstFlightDelay draws the initiator's wait before its first flight
+// from shape's FirstFlightDelay; zero when it has none.
+func firstFlightDelay(shape *Shape, r *mrand.Rand) time.Duration {
+	if shape.FirstFlightDelay == nil {
+		return 0
+	}
+	d := time.Duration(shape.FirstFlightDelay.Sample(r)) * time.Microsecond
+	return min(max(d, 0), maxFirstFlightDelay)
 }
 
 // newRand returns a sampling source seeded with seed, or with a fresh

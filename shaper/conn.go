@@ -250,6 +250,17 @@ func (c *Conn) handshake(ctx context.Context) error {
 	}
 	if c.isClient {
 		c.vc = v2core.Client(c.wire, vcfg)
+		// Shape.FirstFlightDelay: wait before the first flight, as
+		// Bitcoin Core's initiator does for its socket loop.
+		if d := firstFlightDelay(c.shape, c.rand); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
 	} else {
 		c.vc = v2core.Server(c.wire, vcfg)
 	}
@@ -495,6 +506,9 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 	b, err := c.vc.ReadPacket()
 	if err == nil {
 		c.stats.dataIn.Add(int64(len(b)))
+		if c.wakeOnRecv.Load() {
+			signal(c.recvSig) // the packet is known now to be data
+		}
 	}
 	return b, err
 }

@@ -55,9 +55,27 @@ func newPair(t *testing.T, ccfg, scfg *Config) *pair {
 	if err := <-errc; err != nil {
 		t.Fatalf("server handshake: %v", err)
 	}
-	p.cliHS = int(p.cli.Stats().Writes)
-	p.srvHS = int(p.srv.Stats().Writes)
+	// A constant-rate end sends its first cell in the handshake's
+	// instant, from its send loop: let the loops settle, then count the
+	// handshake's writes by its bytes (every byte sent since is a decoy).
+	synctest.Wait()
+	p.cliHS = handshakeWrites(rec.Events(), wiretap.Sent, p.cli.Stats())
+	p.srvHS = handshakeWrites(rec.Events(), wiretap.Received, p.srv.Stats())
 	return p
+}
+
+// handshakeWrites counts the writes of direction d that carried the
+// handshake of the end with stats st, which has sent no data yet.
+func handshakeWrites(ev []wiretap.Event, d wiretap.Dir, st Stats) int {
+	left, n := st.WireOut-st.DecoyOut, 0
+	for _, e := range wiretap.Filter(ev, d) {
+		if left <= 0 {
+			break
+		}
+		left -= int64(e.Size)
+		n++
+	}
+	return n
 }
 
 // sink reads c until an error and hashes what it read.
@@ -128,7 +146,8 @@ func TestConn_ConstantRate(t *testing.T) {
 		data := make([]byte, 600_000)
 		mrand.NewChaCha8([32]byte{2}).Read(data)
 
-		// Idle: one byte starts the cells, then a second of decoys.
+		// Idle: the cells started with the handshake; one byte, then a
+		// second of decoys.
 		write(data[:1])
 		time.Sleep(time.Second)
 		idleCells := len(writesAfter(p.rec.Events(), wiretap.Sent, p.cliHS))

@@ -26,6 +26,10 @@ func (c *Conn) run() {
 	// never returns an At before the now it is given, so a late wake-up
 	// sees At == now; armed keeps the time the opportunity was due.
 	var armed time.Time
+	// The peer's real data (not its decoys), for schedules that stop for
+	// idleness both ways (schedule.ConstantRate).
+	dr, _ := c.sched.(interface{ DataReceived(time.Time, int) })
+	var lastDataIn int64
 	for !c.abort.Load() {
 		if c.ended && c.pending() == 0 {
 			return
@@ -33,6 +37,10 @@ func (c *Conn) run() {
 		now := time.Now()
 		if n := c.recvd.Swap(0); n > 0 {
 			c.sched.Received(now, int(n))
+		}
+		if n := c.stats.dataIn.Load(); n != lastDataIn && dr != nil {
+			dr.DataReceived(now, int(n-lastDataIn))
+			lastDataIn = n
 		}
 		queued := c.q.wireEstimate() + c.pending()
 		if queued != lastQueued {

@@ -94,6 +94,31 @@ func (d Download) String() string {
 		d.Bytes, d.Elapsed.Round(time.Millisecond), d.FirstByte.Round(time.Millisecond), d.MiBps())
 }
 
+// FetchRetry fetches srv's file through c's SocksPort and checks it byte
+// for byte, failing the test if it cannot. Right at 100% a fresh private
+// network may not yet give the client a usable exit (tor: "Have tried
+// resolving or connecting to address ... Giving up", a SOCKS failure
+// before any byte); tor builds new circuits within seconds, so a refused
+// connection is tried again a few times. A fetch that starts and then
+// fails is never retried.
+func FetchRetry(t testing.TB, srv *FileServer, c *Tor) Download {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		d, err := srv.Fetch(ctx, c.SOCKS())
+		cancel()
+		var se SOCKSReplyError
+		if err == nil {
+			return d
+		}
+		if attempt == 3 || !errors.As(err, &se) {
+			t.Fatal(err)
+		}
+		t.Logf("tortest: fetch attempt %d: %v; trying again in 5 s", attempt, err)
+		time.Sleep(5 * time.Second)
+	}
+}
+
 // RunPrivateNetwork is the full end-to-end test of a transport: a private
 // Tor network ([StartNetwork]) with a bridge serving tr and a client that
 // uses it; the client must reach Bootstrapped 100%, then fetch size random
@@ -117,27 +142,7 @@ func RunPrivateNetwork(t *testing.T, tr Transport, size int) NetworkResult {
 	t.Logf("tortest: %s: client bootstrapped to 100%% in %v (%v after the network's start)",
 		tr.Name, res.Bootstrap.Round(time.Millisecond), res.Network.Round(time.Millisecond))
 
-	// Right at 100% a fresh private network may not yet give the client
-	// a usable exit (tor: "Have tried resolving or connecting to address
-	// ... Giving up", a SOCKS failure before any byte); tor builds new
-	// circuits within seconds, so a refused connection is tried again a
-	// few times. A fetch that starts and then fails is never retried.
-	var d Download
-	var err error
-	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-		d, err = srv.Fetch(ctx, c.SOCKS())
-		cancel()
-		var se SOCKSReplyError
-		if err == nil || attempt == 3 || !errors.As(err, &se) {
-			break
-		}
-		t.Logf("tortest: %s: fetch attempt %d: %v; trying again in 5 s", tr.Name, attempt, err)
-		time.Sleep(5 * time.Second)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := FetchRetry(t, srv, c)
 	res.Download = d
 	t.Logf("tortest: %s: fetched through tor: %v; SHA-256 matches", tr.Name, d)
 	checkTransportsRun(t, c, b)
