@@ -41,6 +41,12 @@ func newPair(t *testing.T, ccfg, scfg *Config) *pair {
 	// 256 KiB a direction, like loopback TCP's buffers; net.Pipe has none,
 	// and two ends that both write before reading would block it.
 	a, b := memconn.Pipe(256 << 10)
+	return pairOver(t, a, b, ccfg, scfg)
+}
+
+// pairOver makes the tapped, handshaken pair over the two ends a and b.
+func pairOver(t *testing.T, a, b net.Conn, ccfg, scfg *Config) *pair {
+	t.Helper()
 	rec := wiretap.New(time.Now(), 0)
 	p := &pair{
 		cli: newStream(Client(wiretap.Tap(a, rec, true), ccfg)),

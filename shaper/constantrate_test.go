@@ -86,24 +86,7 @@ func (l *delayed) Close() error {
 func newDelayedPair(t *testing.T, ccfg, scfg *Config, d time.Duration) *pair {
 	t.Helper()
 	a, b := memconn.Pipe(256 << 10)
-	rec := wiretap.New(time.Now(), 0)
-	p := &pair{
-		cli: newStream(Client(wiretap.Tap(delay(a, d), rec, true), ccfg)),
-		srv: newStream(Server(wiretap.Tap(delay(b, d), rec, false), scfg)),
-		rec: rec,
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- p.srv.Handshake() }()
-	if err := p.cli.Handshake(); err != nil {
-		t.Fatalf("client handshake: %v", err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("server handshake: %v", err)
-	}
-	synctest.Wait()
-	p.cliHS = handshakeWrites(rec.Events(), wiretap.Sent, p.cli.Stats())
-	p.srvHS = handshakeWrites(rec.Events(), wiretap.Received, p.srv.Stats())
-	return p
+	return pairOver(t, delay(a, d), delay(b, d), ccfg, scfg)
 }
 
 // closeBoth ends both streams, waits until each end has read the other's
