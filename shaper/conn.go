@@ -229,6 +229,10 @@ func (c *Conn) HandshakeContext(ctx context.Context) error {
 		close(c.loopDone)
 		return err
 	}
+	// Bytes that came in the same read as the end of the handshake were
+	// counted before established was set: the schedule hears of them
+	// now, as of every later read.
+	c.recvd.Add(int64(c.vc.Buffered()))
 	c.established.Store(true)
 	go c.run()
 	return nil

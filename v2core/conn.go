@@ -252,6 +252,19 @@ func (c *Conn) SessionID() ([32]byte, bool) {
 	return c.sess.ID(), true
 }
 
+// Buffered returns how many bytes Conn has read from the inner conn and
+// not yet decoded: after the handshake, what arrived in the same read as
+// its end. A shaper tells its schedule about them, as it does about
+// every byte it reads afterwards.
+func (c *Conn) Buffered() int {
+	c.in.Lock()
+	defer c.in.Unlock()
+	if c.in.r == nil {
+		return 0
+	}
+	return c.in.r.end - c.in.r.start
+}
+
 // PeerFlight returns the peer's key and garbage once the handshake is
 // done (ok false before): what a bridge checks its client's
 // authentication in. The garbage is at most MaxGarbageLen bytes.

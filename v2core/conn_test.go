@@ -431,3 +431,40 @@ func (w *firstWrite) Write(p []byte) (int, error) {
 	}
 	return w.Conn.Write(p)
 }
+
+// TestConn_Buffered: bytes that arrive in the same read as the end of the
+// handshake are reported by Buffered, then decoded by ReadPacket.
+func TestConn_Buffered(t *testing.T) {
+	a, b := pipePair(t)
+	s := Server(b, nil)
+	hs, err := NewInitiator(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		a.Write(hs.Output(nil))
+		buf := make([]byte, 8192)
+		for !hs.Done() {
+			n, err := a.Read(buf)
+			if err != nil {
+				return
+			}
+			hs.Feed(buf[:n])
+		}
+		// The terminator, the version packet and a packet after it, in
+		// one write.
+		out := hs.Output(nil)
+		out = hs.Session().Seal(out, []byte("after"), false)
+		a.Write(out)
+	}()
+	if err := s.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Buffered(); n != SealedLen(len("after")) {
+		t.Errorf("Buffered = %d, want %d (the packet after the handshake)", n, SealedLen(len("after")))
+	}
+	got, err := s.ReadPacket()
+	if err != nil || string(got) != "after" {
+		t.Fatalf("ReadPacket = %q, %v", got, err)
+	}
+}
