@@ -155,15 +155,37 @@ func (w *wireConn) Read(p []byte) (int, error) {
 }
 
 func (w *wireConn) Write(p []byte) (int, error) {
-	if w.c.closing.Load() {
-		// Close waits for a peer that takes bytes, however slowly, but
-		// not for one that stopped reading.
-		w.Conn.SetWriteDeadline(time.Now().Add(w.c.linger))
+	// Close waits for a peer that takes bytes, however slowly, but not
+	// for one that stopped reading. So the socket gets at most
+	// maxSocketWrite bytes a call, and while closing each call may stall
+	// for linger; one that made progress before its deadline goes on.
+	total := 0
+	for total < len(p) {
+		closing := w.c.closing.Load()
+		if closing {
+			w.Conn.SetWriteDeadline(time.Now().Add(w.c.linger))
+		}
+		n, err := w.Conn.Write(p[total:min(len(p), total+maxSocketWrite)])
+		w.count(n)
+		total += n
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if n == 0 || !closing || !errors.As(err, &ne) || !ne.Timeout() || w.c.abort.Load() {
+			return total, err
+		}
 	}
-	n, err := w.Conn.Write(p)
+	return total, nil
+}
+
+// maxSocketWrite bounds one write to the socket: a write begun before
+// Close must end within Close's linger for a slow but reading peer too.
+const maxSocketWrite = 64 << 10
+
+func (w *wireConn) count(n int) {
 	w.c.stats.wireOut.Add(int64(n))
 	w.c.stats.writes.Add(1)
-	return n, err
 }
 
 // Client returns a shaped connection that initiates the BIP324 handshake
@@ -526,8 +548,11 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
-		// Waits for a handshake in progress; one that never started
-		// now never will.
+		// A handshake in progress is cut short (closing the socket
+		// ends its reads); one that never started now never will.
+		if !c.established.Load() {
+			c.conn.Close()
+		}
 		c.hs.Lock()
 		if !c.hs.done {
 			c.hs.done, c.hs.err = true, fmt.Errorf("shaper: %w", net.ErrClosed)

@@ -653,3 +653,76 @@ func TestConn_Admit(t *testing.T) {
 		cli.Close()
 	})
 }
+
+// TestConn_CloseSlowReader: Close waits for a peer that reads slowly but
+// steadily, well past the linger: the linger bounds a stall, not the
+// delivery (a 3 MiB packet to a peer reading 16 KiB every 10 ms, with a
+// 300 ms linger).
+func TestConn_CloseSlowReader(t *testing.T) {
+	a, b := testutil.TCPPair(t)
+	a.(*net.TCPConn).SetWriteBuffer(32 << 10)
+	b.(*net.TCPConn).SetReadBuffer(32 << 10)
+	cli := Client(a, &Config{Shape: &Shape{Linger: 300 * time.Millisecond}})
+	srv := Server(&slowReader{Conn: b}, nil)
+	go srv.Handshake()
+	if err := cli.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	block := make([]byte, 3<<20)
+	mrand.NewChaCha8([32]byte{5}).Read(block)
+	got := make(chan []byte, 1)
+	go func() {
+		// The peer reads at about 1.6 MB/s (slowReader).
+		var b []byte
+		for {
+			p, err := srv.ReadPacket()
+			if err != nil {
+				got <- b
+				return
+			}
+			b = append(b, p...)
+		}
+	}()
+	if err := cli.WritePacket([]byte{1}, block); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	if err := cli.Close(); err != nil {
+		t.Fatalf("Close: %v (the peer was reading all along)", err)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("Close took %v: the peer was not slow, the test shows nothing", d)
+	}
+	b0 := <-got
+	if len(b0) != 1+len(block) || !bytes.Equal(b0[1:], block) {
+		t.Fatalf("peer got %d bytes, want %d intact", len(b0), 1+len(block))
+	}
+	srv.Close()
+}
+
+// TestConn_CloseDuringHandshake: Close cuts a handshake in progress short
+// instead of waiting out its timeout.
+func TestConn_CloseDuringHandshake(t *testing.T) {
+	a, _ := testutil.TCPPair(t) // the peer never answers
+	c := Client(a, &Config{HandshakeTimeout: 30 * time.Second})
+	errc := make(chan error, 1)
+	go func() { errc <- c.Handshake() }()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	c.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %v with a handshake in progress", d)
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("the handshake succeeded after Close")
+	}
+}
+
+// slowReader reads at most 16 KiB every 10 ms from its socket.
+type slowReader struct{ net.Conn }
+
+func (c *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(10 * time.Millisecond)
+	return c.Conn.Read(p[:min(len(p), 16<<10)])
+}

@@ -81,10 +81,24 @@ type Server struct {
 	pending pendingSet
 
 	// Peers served as Bitcoin peers are dealt with by goroutines the
-	// Server owns, so WrapConn returns at once; Close ends them.
+	// Server owns, so WrapConn returns at once; Close ends them. track
+	// adds one under life, so that none starts once Close has begun.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	life   sync.Mutex
+	closed bool
+}
+
+// track registers a goroutine the Server owns, unless it is closing.
+func (s *Server) track() bool {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
 }
 
 // keyPoolSize is how many ephemeral keys a bridge keeps ready: Core makes
@@ -173,6 +187,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // Close ends the peers served as Bitcoin peers, waits for them, and
 // closes the replay file.
 func (s *Server) Close() error {
+	s.life.Lock()
+	already := s.closed
+	s.closed = true
+	s.life.Unlock()
+	if already {
+		return nil
+	}
 	s.cancel()
 	s.pending.closeAll()
 	s.wg.Wait()
@@ -205,6 +226,13 @@ func coreHandshake(shape *shaper.Shape) *shaper.Shape {
 // wraps ErrRefused, having closed the connection as Core would or handed
 // it to a goroutine the Server owns that serves it as a Bitcoin peer.
 func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
+	s.life.Lock()
+	closed := s.closed
+	s.life.Unlock()
+	if closed {
+		raw.Close()
+		return nil, fmt.Errorf("bridge: %w", net.ErrClosed)
+	}
 	accepted := time.Now()
 	deadline := accepted.Add(s.closeDelay())
 	p := s.pending.add(raw)
@@ -243,7 +271,7 @@ func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
 	switch {
 	case err == nil:
 		s.pending.remove(p)
-		node.discard()
+		s.discard(node)
 	case errors.As(err, &na):
 		s.background(p, raw, func() { s.serveV2Peer(na.Conn, raw, node, deadline) })
 		return nil, fmt.Errorf("%w: %v", ErrRefused, na.Err)
@@ -255,7 +283,7 @@ func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
 		// Closed already: at once on a protocol error, as Core does, or
 		// at the deadline.
 		s.pending.remove(p)
-		node.discard()
+		s.discard(node)
 		s.cfg.Logger.Debug("bridge: handshake ended", "err", err)
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
@@ -272,7 +300,11 @@ func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
 // background runs serve on a goroutine the Server owns; p stays pending
 // (and can be evicted) until serve returns.
 func (s *Server) background(p *list.Element, raw net.Conn, serve func()) {
-	s.wg.Add(1)
+	if !s.track() {
+		s.pending.remove(p)
+		raw.Close()
+		return
+	}
 	go func() {
 		defer s.wg.Done()
 		defer s.pending.remove(p)
@@ -301,7 +333,11 @@ type nodeDial struct {
 // dialNode starts dialing the node; the Server's Close ends the dial.
 func (s *Server) dialNode() *nodeDial {
 	d := &nodeDial{done: make(chan struct{})}
-	s.wg.Add(1)
+	if !s.track() {
+		d.err = fmt.Errorf("bridge: %w", net.ErrClosed)
+		close(d.done)
+		return d
+	}
 	go func() {
 		defer s.wg.Done()
 		defer close(d.done)
@@ -319,12 +355,23 @@ func (d *nodeDial) wait() (net.Conn, error) {
 	return d.conn, d.err
 }
 
-// discard closes the node connection, unused, once dialed.
-func (d *nodeDial) discard() {
+// discard closes the node connection, unused, once dialed; the Server
+// owns the goroutine that waits for it.
+func (s *Server) discard(d *nodeDial) {
 	if d == nil {
 		return
 	}
+	if !s.track() {
+		// Close has begun: the dial ends with the Server's context.
+		go func() {
+			if c, err := d.wait(); err == nil {
+				c.Close()
+			}
+		}()
+		return
+	}
 	go func() {
+		defer s.wg.Done()
 		if c, err := d.wait(); err == nil {
 			c.Close()
 		}
