@@ -408,7 +408,12 @@ func TestPing_WrongNetwork(t *testing.T) {
 			if !errors.As(err, &pe) || pe.Stage != node.StageHandshake {
 				t.Fatalf("err = %v, want a PingError in the handshake", err)
 			}
-			if !errors.Is(err, c.want) {
+			// A node on another network answers with its key, garbage,
+			// terminator and version packet, none of which match: with
+			// garbage of 4075 bytes or more (0.5 % of draws) those reach
+			// the 4111-byte scan limit, and the client gives up at once
+			// instead of timing out. Either way the hint must come.
+			if !errors.Is(err, c.want) && !(c.name == "timeout" && errors.Is(err, v2core.ErrNoTerminator)) {
 				t.Errorf("err = %v, want it to wrap %v", err, c.want)
 			}
 			var nt *node.NoTerminatorError
