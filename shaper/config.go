@@ -2,7 +2,6 @@ package shaper
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -157,8 +156,6 @@ type Config struct {
 	// connection's goroutine at once. Nil costs one comparison per send.
 	OnSend func(due, actual time.Time)
 }
-
-var errNilConfig = errors.New("shaper: nil Config")
 
 // check validates the fields that can be wrong.
 func (s *Shape) check() error {

@@ -60,8 +60,8 @@ func (r Result) String() string {
 
 // CrossValidate classifies every sample x[i] (class y[i] in 0..classes-1)
 // by its k nearest neighbours among the samples outside its fold, with
-// folds folds drawn by seed, features scaled to the training folds' mean
-// and standard deviation.
+// folds folds drawn by seed, features scaled by the training folds'
+// standard deviation.
 func CrossValidate(x [][]float64, y []int, classes, folds, k int, seed uint64) Result {
 	n := len(x)
 	order := rand.New(rand.NewPCG(seed, 1)).Perm(n)
@@ -81,12 +81,12 @@ func CrossValidate(x [][]float64, y []int, classes, folds, k int, seed uint64) R
 				train = append(train, i)
 			}
 		}
-		mean, sd := scale(x, train)
+		sd := scale(x, train)
 		for i := range n {
 			if fold[i] != f {
 				continue
 			}
-			got := knn(x, y, train, x[i], mean, sd, k, classes)
+			got := knn(x, y, train, x[i], sd, k, classes)
 			conf[y[i]][got]++
 			if got == y[i] {
 				right++
@@ -96,11 +96,11 @@ func CrossValidate(x [][]float64, y []int, classes, folds, k int, seed uint64) R
 	return Result{Accuracy: float64(right) / float64(n), Confusion: conf}
 }
 
-// scale returns each feature's mean and standard deviation over the
-// samples in idx (a constant feature gets deviation 1).
-func scale(x [][]float64, idx []int) (mean, sd []float64) {
+// scale returns each feature's standard deviation over the samples in idx
+// (a constant feature gets 1): distances are taken in those units.
+func scale(x [][]float64, idx []int) []float64 {
 	d := len(x[0])
-	mean, sd = make([]float64, d), make([]float64, d)
+	mean, sd := make([]float64, d), make([]float64, d)
 	for _, i := range idx {
 		for j, v := range x[i] {
 			mean[j] += v
@@ -120,12 +120,12 @@ func scale(x [][]float64, idx []int) (mean, sd []float64) {
 			sd[j] = 1
 		}
 	}
-	return mean, sd
+	return sd
 }
 
 // knn names q's class by majority among its k nearest training samples
 // (ties to the nearest).
-func knn(x [][]float64, y, train []int, q, mean, sd []float64, k, classes int) int {
+func knn(x [][]float64, y, train []int, q, sd []float64, k, classes int) int {
 	type nb struct {
 		d float64
 		c int
