@@ -328,10 +328,39 @@ func promised(p *profiles.Profile, r *DemoResult, hsUp, hsDown int) []string {
 		}
 		out = append(out, fmt.Sprintf("down: promised random gaps of %v µs between bursts; wire: %d bursts, median gap %v, %d writes a burst on average",
 			sp.Gap, len(starts), medianGap(starts).Round(10*time.Microsecond), avg))
+	case schedule.BitcoinParams:
+		// Only the client's writes are seen as written: what the
+		// client reads, the kernel may have joined.
+		sizes, _ := schedule.BitcoinOpening(schedule.Client)
+		same := len(up) >= len(sizes)
+		for i := 0; same && i < len(sizes); i++ {
+			same = up[i].Size == sizes[i]
+		}
+		core := 0
+		for _, e := range up {
+			if bitcoinSize(e.Size) {
+				core++
+			}
+		}
+		out = append(out, fmt.Sprintf("up: promised Core's opening %v, then Core's message sizes; wire: opening matches %v, %d of %d writes a Core message's size",
+			sizes, same, core, len(up)))
 	default:
 		out = append(out, fmt.Sprintf("no timing promised (%s); wire: %d writes down, %d up", sched.Kind, len(down), len(up)))
 	}
 	return out
+}
+
+// bitcoinSize reports whether n is the wire size of a message the bitcoin
+// schedule sends: the opening's 135, 33, 30, 29; addrv2 37; headers 103;
+// an inv or getdata of 22+36k; a piece of a block (its packets).
+func bitcoinSize(n int) bool {
+	switch {
+	case n == 135 || n == 33 || n == 30 || n == 29 || n == 37 || n == 103:
+		return true
+	case n >= 58 && (n-22)%36 == 0:
+		return true
+	}
+	return n >= 1<<16
 }
 
 // skip drops the first n events, the handshake's writes.

@@ -17,6 +17,7 @@ type bitcoinFields struct {
 	BlockInterval duration `toml:"block_interval"`
 	BlockSize     string   `toml:"block_size"` // a distribution
 	InFlight      int      `toml:"in_flight"`
+	DemandWait    duration `toml:"demand_wait"`
 }
 
 func init() {
@@ -35,7 +36,7 @@ func compileBitcoin(c *kindContext, f *bitcoinFields) (newSchedule, error) {
 	bp := schedule.BitcoinParams{
 		IBD: f.IBD, PingInterval: f.PingInterval.Duration, InvInterval: f.InvInterval.Duration,
 		TxRate: f.TxRate, AddrInterval: f.AddrInterval.Duration, BlockInterval: f.BlockInterval.Duration,
-		InFlight: f.InFlight,
+		InFlight: f.InFlight, DemandWait: f.DemandWait.Duration,
 	}
 	if size != nil {
 		if lo, _ := size.Bounds(); lo < 1 {

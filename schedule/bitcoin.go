@@ -56,6 +56,20 @@ type BitcoinParams struct {
 	// server sends no more blocks than were asked for. Zero means 16,
 	// Core's MAX_BLOCKS_IN_TRANSIT_PER_PEER.
 	InFlight int
+	// DemandWait, when not zero, bounds how long data waits for a
+	// message to ride (relay links only): once the oldest waiting byte
+	// has waited this long, the next inv goes at once (carrying up to
+	// Core's 1000 entries, 36 kB); and once more waits than an inv
+	// carries, a block is announced at once (headers, then the block a
+	// round trip later), and again after it while the data lasts. Zero
+	// keeps Core's cadence whatever waits: data then waits for the
+	// trickle and the block clock.
+	//
+	// The price is the cadence: under load, invs come sooner than the
+	// Poisson timer would send them and blocks more often than one per
+	// BlockInterval, so a censor that counts blocks or times invs over
+	// minutes sees more of them than Bitcoin makes. Sizes stay Core's.
+	DemandWait time.Duration
 }
 
 // Wire sizes of Core's messages (BIP324 framing; see BitcoinParams).
@@ -161,6 +175,10 @@ func (p BitcoinParams) check() error {
 		return bad("BlockInterval", p.BlockInterval, "1s..24h")
 	case p.InFlight < 1 || p.InFlight > 1000:
 		return bad("InFlight", p.InFlight, "1..1000")
+	case p.DemandWait < 0 || p.DemandWait > time.Hour:
+		return bad("DemandWait", p.DemandWait, "0..1h")
+	case p.DemandWait > 0 && p.IBD:
+		return bad("DemandWait", p.DemandWait, "0 with IBD (an IBD link is driven by its getdatas)")
 	}
 	return nil
 }
@@ -235,6 +253,7 @@ type Bitcoin struct {
 	step    int       // the next message of the opening
 	opening []bitcoinStep
 	queued  int
+	waiting time.Time // when the queue last went from empty to not (DemandWait)
 
 	at   [evCount]time.Time // when each recurring event is next due; zero: not scheduled
 	size [evCount]int       // its size
@@ -314,6 +333,9 @@ func (s *Bitcoin) next() (bitcoinEvent, time.Time, int) {
 		s.at[evBlock] = s.lastBlock.Add(ibdRetry)
 		defer func() { s.at[evBlock] = time.Time{} }()
 	}
+	if s.p.DemandWait > 0 && s.queued > 0 {
+		s.demand()
+	}
 	ev, at, size := evNone, time.Time{}, 0
 	for e := evPing; e < evCount; e++ {
 		if s.at[e].IsZero() {
@@ -330,6 +352,24 @@ func (s *Bitcoin) next() (bitcoinEvent, time.Time, int) {
 		size = max(size, s.getdataFor(s.queued))
 	}
 	return ev, at, size
+}
+
+// demand brings the next inv or block forward for data that has waited
+// (DemandWait). It changes the schedule only in ways that hold whatever
+// the time (a block for more than an inv carries; an inv no later than
+// the oldest byte's deadline), so calling it again changes nothing.
+func (s *Bitcoin) demand() {
+	if s.queued > bitcoinInvMax*bitcoinInvEntry && s.at[evBlock].IsZero() {
+		// More than an inv carries: a block, announced as soon as
+		// the waiting data is due.
+		due := s.waiting.Add(s.p.DemandWait)
+		if s.at[evHeaders].IsZero() || s.at[evHeaders].After(due) {
+			s.at[evHeaders], s.size[evHeaders] = due, bitcoinHdrsSize
+		}
+	}
+	if due := s.waiting.Add(s.p.DemandWait); !s.at[evInv].IsZero() && s.at[evInv].After(due) {
+		s.at[evInv] = due
+	}
 }
 
 // invFor is the size of an inv that carries n bytes: 22+36k, k up to
@@ -363,6 +403,9 @@ func (s *Bitcoin) Next(now time.Time) Opportunity {
 // opening; data queued at the server starts its opening a second later
 // if no byte from the client has come by then.
 func (s *Bitcoin) Queued(now time.Time, n int) {
+	if s.queued == 0 && n > 0 {
+		s.waiting = now
+	}
 	s.queued = max(n, 0)
 	switch {
 	case s.p.Role == Client:
@@ -409,6 +452,9 @@ func (s *Bitcoin) Sent(now time.Time, n int, decoy bool) {
 	ev, _, _ := s.next()
 	if !decoy {
 		s.queued = max(s.queued-n, 0)
+		if s.queued > 0 && n > 0 {
+			s.waiting = now // what is left waits from now
+		}
 	}
 	if !due(o, now) || n == 0 {
 		return
@@ -514,7 +560,7 @@ func (s *Bitcoin) String() string {
 	if s.p.IBD {
 		mode = "ibd"
 	}
-	return fmt.Sprintf("bitcoin(%v,%s,ping=%v,inv=%v,tx=%g/s,addr=%v,block=%v,size=%s,in_flight=%d)",
+	return fmt.Sprintf("bitcoin(%v,%s,ping=%v,inv=%v,tx=%g/s,addr=%v,block=%v,size=%s,in_flight=%d,demand_wait=%v)",
 		s.p.Role, mode, s.p.PingInterval, s.p.InvInterval, s.p.TxRate, s.p.AddrInterval, s.p.BlockInterval,
-		samplerString(s.p.BlockSize), s.p.InFlight)
+		samplerString(s.p.BlockSize), s.p.InFlight, s.p.DemandWait)
 }

@@ -316,3 +316,58 @@ func TestBitcoin_Params(t *testing.T) {
 		t.Errorf("client inv interval %v", p.InvInterval)
 	}
 }
+
+// TestBitcoin_DemandWait: with DemandWait, data that arrives after the
+// opening goes in an inv no later than DemandWait after it came (the
+// trickle's own timer would take seconds), and more than an inv carries
+// goes as headers at the deadline, then a block of 1-2 MB a round trip
+// later, block after block while the data lasts. Without it (the same
+// seed), the data waits for Core's timers.
+func TestBitcoin_DemandWait(t *testing.T) {
+	const wait = 200 * time.Millisecond
+	for _, role := range []Role{Client, Server} {
+		first := func(demand time.Duration, n int) (inv, hdrs, block time.Duration, blocks int, carried int) {
+			s := newBitcoin(t, BitcoinParams{Role: role, DemandWait: demand}, 9)
+			s.Queued(t0, 0)
+			s.Received(t0, 1)
+			arrive := 10 * time.Second // well after the opening
+			got := simulate(t, s, []arrival{{arrive, n}}, arrive+30*time.Second)
+			inv, hdrs, block = -1, -1, -1
+			for _, w := range got {
+				carried += w.data
+				if w.at < arrive || w.data == 0 {
+					continue
+				}
+				switch {
+				case w.size >= 58 && (w.size-22)%36 == 0 && inv < 0:
+					inv = w.at - arrive
+				case w.size == 103 && hdrs < 0:
+					hdrs = w.at - arrive
+				case w.size >= 1_000_000:
+					if block < 0 {
+						block = w.at - arrive
+					}
+					blocks++
+				}
+			}
+			return inv, hdrs, block, blocks, carried
+		}
+		if inv, _, _, _, c := first(wait, 500); inv < 0 || inv > wait || c != 500 {
+			t.Errorf("%v: 500 bytes in an inv after %v (carried %d), want within %v", role, inv, c, wait)
+		}
+		if inv, _, _, _, _ := first(0, 500); inv >= 0 && inv <= wait {
+			// The same seed's timer falls within the wait: the test
+			// proves nothing then.
+			t.Fatalf("%v: without DemandWait the inv came after %v; pick another seed", role, inv)
+		}
+		_, hdrs, block, blocks, c := first(wait, 3_000_000)
+		if hdrs != wait || block != wait+bitcoinBlockLead || blocks < 2 || c != 3_000_000 {
+			t.Errorf("%v: 3 MB: headers at +%v, first block at +%v, %d blocks, %d carried; want headers at +%v, block %v later, at least 2 blocks, all carried",
+				role, hdrs, block, blocks, c, wait, bitcoinBlockLead)
+		}
+	}
+	var pe *ParamError
+	if _, err := NewBitcoin(BitcoinParams{Role: Client, IBD: true, DemandWait: time.Second}, rand.New(rand.NewPCG(1, 1))); !errors.As(err, &pe) {
+		t.Errorf("DemandWait with IBD: %v, want a *ParamError", err)
+	}
+}
