@@ -71,14 +71,14 @@ func minimal(t *testing.T, kind string) *Profile {
 // role, and have the profile's values and the schedule's defaults.
 func TestCompiledSchedule_Params(t *testing.T) {
 	want := map[string]func(t *testing.T, role schedule.Role, params any){
-		"none":    wantImmediate,
+		"none": wantImmediate,
 		"bitcoin": func(t *testing.T, role schedule.Role, params any) {
 			wantBitcoin(false)(t, role, params)
 			if bp := params.(schedule.BitcoinParams); bp.DemandWait != 200*time.Millisecond {
 				t.Errorf("demand wait %v, want 200ms", bp.DemandWait)
 			}
 		},
-		"fet":     wantImmediate,
+		"fet": wantImmediate,
 		"cbr": func(t *testing.T, _ schedule.Role, params any) {
 			want := schedule.ConstantRateParams{CellSize: 1448, Interval: 10 * time.Millisecond}
 			if params != want {
