@@ -1,15 +1,33 @@
-// Package leak measures what a shaping profile leaks about the workload
-// inside a tunnel, as a censor with packet captures would: features of a
-// window of the wire (time, direction and size of every write) and a
-// k-nearest-neighbour classifier, cross-validated, that names the
-// workload. Chance is 1 over the number of workloads; a profile that hides
-// the workload keeps the classifier near chance.
+// Package leak measures what a shaping profile leaks, as a censor with
+// packet captures would: the time, direction and size of every write on
+// the wire, turned into features and fed to classifiers that are
+// cross-validated. Chance is 1 over the number of classes; a profile that
+// hides what it carries keeps the classifiers near chance.
 //
-// The features are the bytes each direction carries in equal time bins
+// Three questions, three tools:
+//
+//   - Which workload is inside the tunnel? [Features] or the richer
+//     [WindowFeatures] of a window of the flow, classified by k nearest
+//     neighbours ([CrossValidate]) or by a random forest
+//     ([CrossValidateForest]).
+//   - Does the tunnel look like what it imitates? [Distinguish] trains a
+//     forest to tell two sets of windows apart (shaped traffic against
+//     the profile's own target model, or tunnels against Bitcoin Core)
+//     and reports the cross-validated [AUC]: 0.5 means the censor can't.
+//   - Which website is loaded through it? [Fingerprint] is the k-NN
+//     attack on [CUMUL] features (Panchenko et al., "Website
+//     Fingerprinting at Internet Scale", NDSS 2016). Our traces hold one
+//     load per site, so [Augment] makes several loads of each.
+//
+// Features returns the bytes each direction carries in equal time bins
 // across the window and the number of writes each way: the volume and
-// rhythm a censor reads off a capture (CUMUL, Panchenko et al., NDSS
-// 2016, samples the cumulative sum instead; bins of the same window carry
-// the same information for a fixed-length window).
+// rhythm a censor reads off a capture. CUMUL samples the cumulative sum
+// instead; bins of the same window carry the same information for a
+// fixed-length window.
+//
+// The classifiers and data sets are small, so every figure is a lower
+// bound on what a censor can learn: a profile that fails here leaks, one
+// that passes may still leak to a stronger censor.
 package leak
 
 import (
@@ -50,12 +68,15 @@ func Features(ev []schedule.TraceEvent, start, window time.Duration, bins int) [
 type Result struct {
 	// Accuracy is the share of samples named right.
 	Accuracy float64
+	// Chance is the accuracy of a blind guess, 1 over the number of
+	// classes.
+	Chance float64
 	// Confusion[i][j] counts samples of class i named j.
 	Confusion [][]int
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("accuracy %.2f, confusion %v", r.Accuracy, r.Confusion)
+	return fmt.Sprintf("accuracy %.2f (chance %.2f), confusion %v", r.Accuracy, r.Chance, r.Confusion)
 }
 
 // CrossValidate classifies every sample x[i] (class y[i] in 0..classes-1)
@@ -69,10 +90,14 @@ func CrossValidate(x [][]float64, y []int, classes, folds, k int, seed uint64) R
 	for i, j := range order {
 		fold[j] = i % folds
 	}
-	conf := make([][]int, classes)
-	for i := range conf {
-		conf[i] = make([]int, classes)
-	}
+	return crossValidateKNN(x, y, classes, fold, folds, k)
+}
+
+// crossValidateKNN classifies each sample by its k nearest neighbours
+// among the samples outside its fold (fold[i] in 0..folds-1).
+func crossValidateKNN(x [][]float64, y []int, classes int, fold []int, folds, k int) Result {
+	n := len(x)
+	res := newResult(classes)
 	right := 0
 	for f := range folds {
 		var train []int
@@ -81,19 +106,57 @@ func CrossValidate(x [][]float64, y []int, classes, folds, k int, seed uint64) R
 				train = append(train, i)
 			}
 		}
+		if len(train) == 0 {
+			continue
+		}
 		sd := scale(x, train)
 		for i := range n {
 			if fold[i] != f {
 				continue
 			}
 			got := knn(x, y, train, x[i], sd, k, classes)
-			conf[y[i]][got]++
+			res.Confusion[y[i]][got]++
 			if got == y[i] {
 				right++
 			}
 		}
 	}
-	return Result{Accuracy: float64(right) / float64(n), Confusion: conf}
+	res.Accuracy = float64(right) / float64(n)
+	return res
+}
+
+// newResult returns an empty Result for classes classes.
+func newResult(classes int) Result {
+	conf := make([][]int, classes)
+	for i := range conf {
+		conf[i] = make([]int, classes)
+	}
+	return Result{Chance: 1 / float64(classes), Confusion: conf}
+}
+
+// stratify deals the samples of each class, shuffled by seed, into folds
+// folds in turn, carrying the turn over from one class to the next, so
+// every fold holds each class in proportion and the folds differ in size
+// by at most one. folds is clamped to [1, len(y)].
+func stratify(y []int, classes, folds int, seed uint64) (fold []int, nfolds int) {
+	folds = max(1, min(folds, len(y)))
+	r := rand.New(rand.NewPCG(seed, 2))
+	fold = make([]int, len(y))
+	turn := 0
+	for c := range classes {
+		var idx []int
+		for i, v := range y {
+			if v == c {
+				idx = append(idx, i)
+			}
+		}
+		r.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+		for _, i := range idx {
+			fold[i] = turn % folds
+			turn++
+		}
+	}
+	return fold, folds
 }
 
 // scale returns each feature's standard deviation over the samples in idx

@@ -60,10 +60,21 @@ func TestBridge_AppliedAnswer(t *testing.T) {
 // 300 kB after the handshake. It returns the bridge's writes after its
 // handshake, as "time size" lines.
 func bridgeWire(t *testing.T, profile string, seed byte) string {
+	return bridgeWireSeeded(t, profile, seed, false)
+}
+
+// bridgeWireSeeded is bridgeWire; with serverSeed the client's request
+// carries no seed and the bridge's ServerConfig.Seed fixes its direction.
+func bridgeWireSeeded(t *testing.T, profile string, seed byte, serverSeed bool) string {
 	var out strings.Builder
 	synctest.Test(t, func(t *testing.T) {
 		secret, _ := bridgeauth.NewSecret(rand.Reader)
-		srv, err := NewServer(ServerConfig{Secret: secret})
+		cfg := ServerConfig{Secret: secret}
+		req := Request{Profile: profile, Seed: [32]byte{'s', seed}}
+		if serverSeed {
+			cfg.Seed, req.Seed = [32]byte{'S', seed}, [32]byte{}
+		}
+		srv, err := NewServer(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,8 +99,7 @@ func bridgeWire(t *testing.T, profile string, seed byte) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cl, err := Client(context.Background(), a, &ClientConfig{Secret: secret, Shape: shape, Seed: [32]byte{'c', seed},
-			Request: Request{Profile: profile, Seed: [32]byte{'s', seed}}})
+		cl, err := Client(context.Background(), a, &ClientConfig{Secret: secret, Shape: shape, Seed: [32]byte{'c', seed}, Request: req})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,6 +152,14 @@ func TestBridge_SeedFixesBridgeDirection(t *testing.T) {
 	}
 	if a == c {
 		t.Errorf("different seeds, same bridge wire")
+	}
+	// A client that sends no seed: the bridge's own seed fixes it.
+	a, b, c = bridgeWireSeeded(t, "jitter", 1, true), bridgeWireSeeded(t, "jitter", 1, true), bridgeWireSeeded(t, "jitter", 2, true)
+	if a != b {
+		t.Errorf("same server seed, different bridge wire:\n%s\n---\n%s", a, b)
+	}
+	if a == c {
+		t.Errorf("different server seeds, same bridge wire")
 	}
 }
 

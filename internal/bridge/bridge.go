@@ -119,7 +119,10 @@ func (s *Server) negotiate(v []byte) (*shaper.Shape, [32]byte, string, bool, err
 	req, err := ParseRequest(v)
 	if err != nil {
 		s.cfg.Logger.Debug("bridge: no usable request; using the default profile", "err", err)
-		return nil, [32]byte{}, def, false, nil
+		return nil, directionSeed(s.cfg.Seed), def, false, nil
+	}
+	if req.Seed == ([32]byte{}) {
+		req.Seed = s.cfg.Seed
 	}
 	seed := directionSeed(req.Seed)
 	if req.Profile == "" || !s.allowed[req.Profile] {

@@ -63,6 +63,12 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// Dial reaches the node. Nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Seed, when not zero, fixes the shaping decisions of our direction
+	// toward clients that send no seed of their own (an empty version
+	// packet, as the bitcoin profile sends), as a client's seed does.
+	// For measurements that must repeat (bip324-pt eval); a bridge in
+	// service leaves it zero, so that each connection draws afresh.
+	Seed [32]byte
 }
 
 // Server is a bridge: a Bitcoin Core node's BIP324 responder to everyone,
