@@ -27,7 +27,7 @@ func (l Link) String() string {
 	if l.IsZero() {
 		return "loopback"
 	}
-	rate := "unlimited"
+	rate := "0"
 	if l.Rate > 0 {
 		rate = fmt.Sprintf("%gmbit", float64(l.Rate)*8/1e6)
 	}
@@ -144,6 +144,8 @@ func (l Link) pipe(ctx context.Context, dst, src net.Conn) {
 			}
 		}
 		if _, err := dst.Write(c.b); err != nil {
+			dst.Close()
+			src.Close()
 			for range ch { // let the reader end
 			}
 			return

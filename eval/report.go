@@ -107,6 +107,10 @@ type Report struct {
 	runs []*RunResult
 }
 
+// chiMinBytes is the least the chi-square test of 256 byte values
+// needs (5 expected per value).
+const chiMinBytes = 1280
+
 // Classifier settings.
 const (
 	forestTrees = 50
@@ -116,6 +120,8 @@ const (
 
 // buildReport computes every figure from the runs.
 func buildReport(cfg Config, runs []*RunResult, traces [][]schedule.TraceEvent, elapsed time.Duration) *Report {
+	runs = slices.Clone(runs)
+	slices.SortStableFunc(runs, func(a, b *RunResult) int { return strings.Compare(runName(a), runName(b)) })
 	rep := &Report{Config: jsonConfig(cfg), cfg: cfg, runs: runs, Runs: runs,
 		WFUndefended: nan(), ChiControlP: nan()}
 	if elapsed > 0 {
@@ -168,6 +174,10 @@ func ok(runs []*RunResult) []*RunResult {
 // wireStart is when the run's workload started on the wire's clock: its
 // first application event, or the end of the handshake's writes.
 func wireStart(r *RunResult) time.Duration {
+	if r.Start > 0 {
+		return r.Start
+	}
+	// Runs saved before Start was recorded.
 	if len(r.App) > 0 {
 		return r.App[0].Time
 	}
@@ -311,7 +321,7 @@ func profileReport(cfg Config, name string, runs, none, ref []*RunResult) *Profi
 		}
 	}
 	pr.FETExempt, pr.FETTotal = metrics.FET(flights)
-	if len(flights) > 0 {
+	if len(flights)*64 >= chiMinBytes {
 		st, p := metrics.ChiSquareUniform(flights, 64)
 		pr.ChiStat, pr.ChiP = Num(st), Num(p)
 	}
@@ -417,19 +427,22 @@ func runGaps(cfg Config, runs []*RunResult, idle bool) []float64 {
 
 // undefendedWF is the fingerprinting accuracy on the sites the web runs
 // replayed, without a tunnel: as many augmented instances of each
-// site's trace as the runs have.
+// site's trace as a profile's web runs have, each cut to the runs'
+// duration, as the tunnels' wire is.
 func undefendedWF(cfg Config, runs []*RunResult, traces [][]schedule.TraceEvent) Num {
 	if len(traces) == 0 {
 		return nan()
 	}
-	n := 0
-	for _, r := range runs {
-		if r.Workload == "web" && r.Site >= 0 && r.Profile == firstProfile(runs) {
-			n++
+	n := map[string]int{}
+	most := 0
+	for _, r := range ok(runs) {
+		if r.Workload == "web" && r.Site >= 0 {
+			n[r.Profile]++
+			most = max(most, n[r.Profile])
 		}
 	}
 	s := webSites(cfg.Runs, len(traces))
-	per := n / max(s, 1)
+	per := most / max(s, 1)
 	if per < 2 || s < 2 {
 		return nan()
 	}
@@ -437,19 +450,12 @@ func undefendedWF(cfg Config, runs []*RunResult, traces [][]schedule.TraceEvent)
 	var site []int
 	for i := range s {
 		for _, tr := range leak.Augment(traces[i], per, cfg.Seed+uint64(i)) {
-			inst = append(inst, tr)
+			inst = append(inst, window(tr, 0, cfg.Duration))
 			site = append(site, i)
 		}
 	}
 	res := leak.Fingerprint(inst, site, s, min(per, 5), min(wfCUMULk, per-1), cfg.Seed)
 	return Num(res.Accuracy)
-}
-
-func firstProfile(runs []*RunResult) string {
-	if len(runs) == 0 {
-		return ""
-	}
-	return runs[0].Profile
 }
 
 // relabel maps site numbers to 0..n-1.
@@ -499,9 +505,13 @@ func meanOrNaN(xs []float64) float64 {
 // notes are what a reader of the report must know to trust it.
 func notes(cfg Config, runs []*RunResult) []string {
 	out := []string{
-		"Runs are real TCP on loopback" + linkNote(cfg.Link) + ": sizes and the profile's decisions follow the seed; times carry scheduler noise (about 0.1-1 ms) and so do figures derived from them.",
+		"Runs are real TCP on loopback" + linkNote(cfg.Link) + ", several at once: the seed fixes the workloads and each end's shaping decisions (the bridge's through the run's seed); keys and the bridge's handshake garbage are fresh each run, as in service, and times carry scheduler noise, so figures derived from them vary from one campaign to the next.",
 		"Targets are the profile's idle runs (what it sends carrying nothing); a profile without idle runs has no shape figures.",
-		"Classifiers use one sample per run (the middle half of its workload), cross-validated over runs: with few runs their figures are coarse; --runs 20 or more for a campaign.",
+		"Classifiers use one sample per run (the middle half of its workload, a quarter of the duration in), cross-validated over runs: with few runs their figures are coarse; --runs 20 or more for a campaign.",
+	}
+	if slices.Contains(cfg.Workloads, "web") {
+		out = append(out, fmt.Sprintf("Web runs replay real page loads of 8-78 s, cut at the duration (%v): a first page counts as complete only when it ends before; website fingerprinting needs at least 2 runs per site (%d sites over %d runs).",
+			cfg.Duration, webSites(cfg.Runs, 42), cfg.Runs))
 	}
 	failed := 0
 	for _, r := range runs {
@@ -552,8 +562,7 @@ func (rep *Report) plot(dir string) error {
 	chance := math.NaN()
 	for _, pr := range rep.Profiles {
 		runs := byProfile[pr.Profile]
-		stem := filepath.Join(dir, runName(&RunResult{Profile: pr.Profile, Workload: "x"}))
-		stem = strings.TrimSuffix(stem, "_x_000")
+		stem := filepath.Join(dir, profileStem(pr.Profile))
 		var busy, target []float64
 		for _, r := range runs {
 			s, l := middle(rep.cfg, r)

@@ -79,7 +79,7 @@ var DefaultWorkloads = []string{"web", "interactive", "idle"}
 // ReferenceProfile is the model of Bitcoin Core's link that bitcoin
 // profiles are compared with: the bitcoin-peer example (Core's opening
 // and full-relay cadence, nothing moved by data), run idle.
-const ReferenceProfile = "profiles/examples/bitcoin-peer.toml"
+const ReferenceProfile = "example:bitcoin-peer"
 
 func (c Config) withDefaults() Config {
 	if len(c.Profiles) == 0 {
@@ -231,6 +231,12 @@ type RunResult struct {
 	Down       int64         `json:"app_down"`
 	Completion time.Duration `json:"completion_ns"`
 	Elapsed    time.Duration `json:"elapsed_ns"`
+	// Start is when the workload started, on the wire trace's clock
+	// (the handshake before it).
+	Start time.Duration `json:"start_ns"`
+	// WireDropped counts wire events the recorder could not keep (it
+	// keeps 1,000,000); a run with any is failed.
+	WireDropped int `json:"wire_dropped,omitempty"`
 	// Delays are the one-way delays of the application's messages.
 	DelaysUp   []time.Duration `json:"delays_up_ns,omitempty"`
 	DelaysDown []time.Duration `json:"delays_down_ns,omitempty"`
@@ -251,10 +257,12 @@ type RunResult struct {
 	App  []schedule.TraceEvent `json:"-"`
 }
 
-// Run runs the campaign's runs (this shard's), writes them under Out,
-// and returns the report of every run found under Out (so the last
-// shard to finish, or "eval merge", sees them all) or of this run's when
-// Out is empty.
+// Run runs the campaign's runs (this shard's) and returns the report.
+// With Out, each run is saved as it finishes (so a cancelled campaign
+// keeps what it did) and the report covers every run of the campaign's
+// matrix found under Out: a shard's report grows as shards finish, and
+// "eval merge" joins shards run elsewhere. Out must not hold another
+// campaign's runs.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.check(); err != nil {
@@ -264,12 +272,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Out != "" {
+		if err := claimOut(cfg); err != nil {
+			return nil, err
+		}
+	}
 	jobs := cfg.shard(cfg.matrix())
 	results := make([]*RunResult, len(jobs))
 	start := time.Now()
 	prog := newProgress(cfg.Progress, len(jobs))
 	sem := make(chan struct{}, cfg.Parallel)
 	var wg sync.WaitGroup
+	var saveMu sync.Mutex
+	var saveErr error
 	for i, j := range jobs {
 		select {
 		case sem <- struct{}{}:
@@ -283,26 +298,35 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			r := runOne(ctx, cfg, j, traces)
+			if ctx.Err() != nil && r.Err != "" {
+				return // cut by the cancel: not a result
+			}
+			if cfg.Out != "" {
+				err := saveRun(cfg.Out, r)
+				saveMu.Lock()
+				saveErr = cmp.Or(saveErr, err)
+				saveMu.Unlock()
+				// The traces are on disk; the report reads them back.
+				r.Wire, r.App = nil, nil
+			}
 			results[i] = r
 			prog.done(r)
 		}()
 	}
 	wg.Wait()
 	prog.finish()
+	if saveErr != nil {
+		return nil, saveErr
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	if cfg.Out != "" {
-		for _, r := range results {
-			if err := saveRun(cfg.Out, r); err != nil {
-				return nil, err
-			}
-		}
 		all, err := LoadRuns(cfg.Out)
 		if err != nil {
 			return nil, err
 		}
-		results = all
+		results = inMatrix(cfg, all)
 	}
 	rep := buildReport(cfg, results, traces, time.Since(start))
 	if cfg.Out != "" {
@@ -311,6 +335,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// inMatrix keeps the runs that belong to cfg's matrix.
+func inMatrix(cfg Config, runs []*RunResult) []*RunResult {
+	want := map[job]bool{}
+	for _, j := range cfg.matrix() {
+		want[j] = true
+	}
+	var out []*RunResult
+	for _, r := range runs {
+		if want[job{r.Profile, r.Workload, r.Run}] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // loadTraces reads the web workload's page loads: every *.log under
@@ -360,6 +399,10 @@ func runOne(ctx context.Context, cfg Config, j job, traces [][]schedule.TraceEve
 }
 
 func runTunnel(ctx context.Context, cfg Config, j job, seed [32]byte, traces [][]schedule.TraceEvent, r *RunResult) error {
+	w, err := workload.New(j.Workload)
+	if err != nil {
+		return err
+	}
 	p, err := profiles.Load(j.Profile)
 	if err != nil {
 		return err
@@ -384,19 +427,19 @@ func runTunnel(ctx context.Context, cfg Config, j job, seed [32]byte, traces [][
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
+	// A run's deadline: the workload's duration, then time for finite
+	// work (bulk through a slow profile) to finish.
+	limit := 3*cfg.Duration + time.Minute
+	rctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	if !cfg.Link.IsZero() {
-		lln, err := listenLink(ctx, cfg.Link, addr)
+		lln, err := listenLink(rctx, cfg.Link, addr)
 		if err != nil {
 			return err
 		}
 		defer lln.Close()
 		addr = lln.Addr().String()
 	}
-	// A run's deadline: the workload's duration, then time for finite
-	// work (bulk through a slow profile) to finish.
-	limit := 3*cfg.Duration + time.Minute
-	rctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
 
 	rec := wiretap.New(time.Now(), 0)
 	type accepted struct {
@@ -434,9 +477,17 @@ func runTunnel(ctx context.Context, cfg Config, j job, seed [32]byte, traces [][
 	if p.WantsVersionRequest() && slices.Contains(profiles.Builtins(), j.Profile) {
 		req = bridge.Request{Profile: j.Profile, Seed: seed}
 	}
+	// The bridge's side, whenever it comes: closed with the run.
+	drain := func() {
+		ln.Close()
+		if a := <-sc; a.c != nil {
+			a.c.Close()
+		}
+	}
 	cli, err := bridge.Client(rctx, wiretap.Tap(first, rec, true), &bridge.ClientConfig{Secret: secret, Shape: shape, Seed: seed, Request: req})
 	if err != nil {
 		raw.Close()
+		drain()
 		return fmt.Errorf("eval: client: %w", err)
 	}
 	var s accepted
@@ -444,15 +495,12 @@ func runTunnel(ctx context.Context, cfg Config, j job, seed [32]byte, traces [][
 	case s = <-sc:
 	case <-rctx.Done():
 		cli.Close()
+		drain()
 		return rctx.Err()
 	}
 	if s.err != nil {
 		cli.Close()
 		return fmt.Errorf("eval: bridge: %w", s.err)
-	}
-	w, err := workload.New(j.Workload)
-	if err != nil {
-		return err
 	}
 	wp := workload.Params{Seed: binary.BigEndian.Uint64(seed[:8]), Duration: cfg.Duration, BulkBytes: cfg.BulkBytes, Traces: traces, Site: -1}
 	if j.Workload == "web" && len(traces) > 0 {
@@ -461,7 +509,7 @@ func runTunnel(ctx context.Context, cfg Config, j job, seed [32]byte, traces [][
 	start := time.Now()
 	res, werr := w.Run(rctx, cli, s.c, wp)
 	r.Elapsed = time.Since(start)
-	cerr := cli.Close()
+	cli.Close()
 	s.c.Close()
 	cs, ss := cli.Shaper().Stats(), s.c.Shaper().Stats()
 	r.WireUp, r.WireDown = cs.WireOut, ss.WireOut
@@ -473,12 +521,15 @@ func runTunnel(ctx context.Context, cfg Config, j job, seed [32]byte, traces [][
 	// order, as a trace is.
 	r.Wire = rec.Events()
 	sortEvents(r.Wire)
+	r.WireDropped = rec.Dropped()
 	// The workload's times count from its start; the wire's from the
 	// recorder's. Put the application on the wire's clock.
-	shift := res.Start.Sub(rec.Start())
-	if res.Start.IsZero() {
-		shift = start.Sub(rec.Start())
+	ws := start
+	if !res.Start.IsZero() {
+		ws = res.Start
 	}
+	shift := ws.Sub(rec.Start())
+	r.Start = shift
 	for _, e := range res.App {
 		e.Time += shift
 		r.App = append(r.App, e)
@@ -488,14 +539,14 @@ func runTunnel(ctx context.Context, cfg Config, j job, seed [32]byte, traces [][
 	if j.Workload != "web" {
 		r.Site = -1
 	}
+	blocks := workload.Blocks(res)
+	for _, b := range blocks {
+		r.Blocks = append(r.Blocks, b.Sent+shift)
+	}
 	for _, m := range res.Messages {
-		if m.Recv < m.Sent {
-			continue // never arrived
-		}
 		switch {
-		case j.Workload == "bitcoin" && m.Size >= 500_000 && m.Dir == schedule.DirReceived:
-			r.Blocks = append(r.Blocks, m.Sent+shift)
-			r.DelaysDown = append(r.DelaysDown, m.Recv-m.Sent)
+		case m.Recv < m.Sent:
+			// never arrived
 		case m.Dir == schedule.DirSent:
 			r.DelaysUp = append(r.DelaysUp, m.Recv-m.Sent)
 		default:
@@ -505,13 +556,14 @@ func runTunnel(ctx context.Context, cfg Config, j job, seed [32]byte, traces [][
 	if werr != nil {
 		return fmt.Errorf("eval: workload %s: %w", j.Workload, werr)
 	}
-	if cerr != nil {
-		var ue interface{ Unsent() int64 }
-		if !errors.As(cerr, &ue) {
-			return nil // a close error after the work is done is not the run's
-		}
+	if r.WireDropped > 0 {
+		return fmt.Errorf("eval: the recorder dropped %d wire events (it keeps 1,000,000); shorten the run", r.WireDropped)
 	}
 	return nil
+}
+
+func sortEvents(ev []schedule.TraceEvent) {
+	slices.SortStableFunc(ev, func(a, b schedule.TraceEvent) int { return cmp.Compare(a.Time, b.Time) })
 }
 
 // firstWrite keeps a copy of the first write on a connection: the
@@ -538,6 +590,3 @@ func (c *firstWrite) bytes() []byte {
 	return c.first
 }
 
-func sortEvents(ev []schedule.TraceEvent) {
-	slices.SortStableFunc(ev, func(a, b schedule.TraceEvent) int { return cmp.Compare(a.Time, b.Time) })
-}

@@ -2,6 +2,9 @@ package eval
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io/fs"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bip324pt/bip324-pt/profiles"
 	"github.com/bip324pt/bip324-pt/schedule"
 )
 
@@ -27,16 +31,77 @@ const maxRunFile = 64 << 20
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9.-]+`)
 
-// runName is a run's file name stem.
+// runName is a run's file name stem: the profile's name, and for a
+// profile that is not a built-in a short hash of how it was named, so
+// that two files called alike do not share runs.
 func runName(r *RunResult) string {
-	p := strings.TrimSuffix(filepath.Base(r.Profile), ".toml")
-	if strings.ContainsAny(r.Profile, `/\`) {
-		p = "file-" + p
-	}
-	return fmt.Sprintf("%s_%s_%03d", unsafeName.ReplaceAllString(p, "-"), r.Workload, r.Run)
+	return fmt.Sprintf("%s_%s_%03d", profileStem(r.Profile), r.Workload, r.Run)
 }
 
-// saveRun writes a run's JSON and traces under dir.
+// profileStem is a profile's part of file names.
+func profileStem(profile string) string {
+	if _, ok := profiles.BuiltinSource(profile); ok {
+		return profile
+	}
+	p := strings.TrimSuffix(filepath.Base(strings.TrimPrefix(profile, profiles.ExamplePrefix)), ".toml")
+	h := sha256.Sum256([]byte(profile))
+	return fmt.Sprintf("%s-%x", unsafeName.ReplaceAllString(p, "-"), h[:3])
+}
+
+// writeFile writes a file whole or not at all (through a rename), so
+// that shards sharing a directory never read half a file.
+func writeFile(name string, b []byte) error {
+	tmp := fmt.Sprintf("%s.tmp%d", name, os.Getpid())
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+// claimOut checks that dir holds no other campaign's runs, and records
+// this campaign's settings there (config.json) for the shards and for
+// "eval merge".
+func claimOut(cfg Config) error {
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return err
+	}
+	prev, err := loadConfig(cfg.Out)
+	switch {
+	case err == nil:
+		if !sameCampaign(prev, cfg) {
+			return fmt.Errorf("eval: %s holds runs of another campaign (%s); give another --out or remove it", cfg.Out, describe(prev))
+		}
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if runs, _ := filepath.Glob(filepath.Join(cfg.Out, "runs", "*.json")); len(runs) > 0 {
+		return fmt.Errorf("eval: %s holds runs but no config.json; give another --out", cfg.Out)
+	}
+	b, err := json.MarshalIndent(jsonConfig(cfg), "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(cfg.Out, "config.json"), b)
+}
+
+// sameCampaign reports whether two configs make the same run matrix and
+// runs (the shard, the parallelism and the paths may differ).
+func sameCampaign(a, b Config) bool {
+	ja, jb := jsonConfig(a), jsonConfig(b)
+	ja.Shard, jb.Shard = "", ""
+	x, _ := json.Marshal(ja)
+	y, _ := json.Marshal(jb)
+	return bytes.Equal(x, y)
+}
+
+func describe(c Config) string {
+	return fmt.Sprintf("profiles %s, workloads %s, %d runs of %v, seed %d, link %v", strings.Join(c.Profiles, ","),
+		strings.Join(c.Workloads, ","), c.Runs, c.Duration, c.Seed, c.Link)
+}
+
+// saveRun writes a run's traces, then its JSON (so that a run whose
+// JSON is there is whole).
 func saveRun(dir string, r *RunResult) error {
 	for _, sub := range []string{"runs", "traces"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
@@ -44,23 +109,23 @@ func saveRun(dir string, r *RunResult) error {
 		}
 	}
 	name := runName(r)
+	for _, t := range []struct {
+		ext string
+		ev  []schedule.TraceEvent
+	}{{".wire", r.Wire}, {".app", r.App}} {
+		var buf bytes.Buffer
+		if err := schedule.WriteTrace(&buf, t.ev); err != nil {
+			return err
+		}
+		if err := writeFile(filepath.Join(dir, "traces", name+t.ext), buf.Bytes()); err != nil {
+			return err
+		}
+	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "runs", name+".json"), b, 0o644); err != nil {
-		return err
-	}
-	for ext, ev := range map[string][]schedule.TraceEvent{".wire": r.Wire, ".app": r.App} {
-		var buf bytes.Buffer
-		if err := schedule.WriteTrace(&buf, ev); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "traces", name+ext), buf.Bytes(), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeFile(filepath.Join(dir, "runs", name+".json"), b)
 }
 
 // LoadRuns reads every run saved under dir, in name order.
@@ -72,7 +137,7 @@ func LoadRuns(dir string) ([]*RunResult, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("eval: no runs under %s (want runs/*.json from \"bip324-pt eval --out %s\")", dir, dir)
 	}
-	sort.Strings(files)
+	sort.Strings(files) // by run name: reports do not depend on shard layout
 	var out []*RunResult
 	for _, f := range files {
 		r, err := loadRun(dir, f)
@@ -135,47 +200,55 @@ func readLimited(file string, limit int64) ([]byte, error) {
 }
 
 // Merge reads the runs of every directory in dirs (shards of one
-// campaign), writes them all under out, and returns their report. Two
-// shards holding the same run is an error: they were not slices of one
-// matrix.
+// campaign: their config.json must agree), writes them all under out,
+// and returns their report. A run found twice is an error: the
+// directories were not disjoint slices of one matrix.
 func Merge(out string, dirs []string, tracesDir string) (*Report, error) {
 	if len(dirs) == 0 {
 		return nil, fmt.Errorf("eval: merge: no directories")
 	}
+	var cfg Config
 	seen := map[string]string{}
 	var all []*RunResult
-	var cfg Config
-	for _, d := range dirs {
+	for i, d := range dirs {
+		c, err := loadConfig(d)
+		if err != nil {
+			return nil, fmt.Errorf("eval: merge: %s: %w (want a directory written by \"bip324-pt eval --out\")", d, err)
+		}
+		if i == 0 {
+			cfg = c
+		} else if !sameCampaign(cfg, c) {
+			return nil, fmt.Errorf("eval: merge: %s is another campaign (%s) than %s (%s)", d, describe(c), dirs[0], describe(cfg))
+		}
 		runs, err := LoadRuns(d)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range runs {
 			n := runName(r)
-			if prev, ok := seen[n]; ok && prev != d {
+			if prev, ok := seen[n]; ok {
 				return nil, fmt.Errorf("eval: merge: run %s is in both %s and %s", n, prev, d)
 			}
 			seen[n] = d
 			all = append(all, r)
 		}
-		if c, err := loadConfig(d); err == nil && cfg.Runs == 0 {
-			cfg = c
-		}
 	}
 	cfg.Shard, cfg.Shards = 0, 0
-	if tracesDir != "" {
-		cfg.TracesDir = tracesDir
-	}
+	cfg.TracesDir = tracesDir
 	cfg = cfg.withDefaults()
 	if out != "" {
+		cfg.Out = out
+		if err := claimOut(cfg); err != nil {
+			return nil, err
+		}
 		for _, r := range all {
 			if err := saveRun(out, r); err != nil {
 				return nil, err
 			}
 		}
 	}
-	traces, _ := loadTraces(cfg) // for the undefended fingerprinting baseline only
-	rep := buildReport(cfg, all, traces, 0)
+	traces, _ := loadTraces(cfg) // only for the fingerprinting baseline
+	rep := buildReport(cfg, inMatrix(cfg, all), traces, 0)
 	if out != "" {
 		if err := rep.Write(out); err != nil {
 			return nil, err
@@ -184,19 +257,17 @@ func Merge(out string, dirs []string, tracesDir string) (*Report, error) {
 	return rep, nil
 }
 
-// loadConfig reads the campaign's settings from a results.json.
+// loadConfig reads the campaign's settings from dir/config.json.
 func loadConfig(dir string) (Config, error) {
-	b, err := readLimited(filepath.Join(dir, "results.json"), maxRunFile)
+	b, err := readLimited(filepath.Join(dir, "config.json"), 1<<20)
 	if err != nil {
 		return Config{}, err
 	}
-	var res struct {
-		Config configJSON `json:"config"`
+	var j configJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return Config{}, fmt.Errorf("eval: %s/config.json: %w", dir, err)
 	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		return Config{}, err
-	}
-	return res.Config.config(), nil
+	return j.config()
 }
 
 // configJSON is Config as results.json records it.
@@ -220,13 +291,21 @@ func jsonConfig(c Config) configJSON {
 	return j
 }
 
-func (j configJSON) config() Config {
+func (j configJSON) config() (Config, error) {
 	c := Config{Profiles: j.Profiles, Workloads: j.Workloads, Runs: j.Runs, Seed: j.Seed, BulkBytes: j.BulkBytes}
-	c.Duration, _ = time.ParseDuration(j.Duration)
-	if j.Link != "loopback" {
-		c.Link, _ = ParseLink(j.Link)
+	var err error
+	if c.Duration, err = time.ParseDuration(j.Duration); err != nil {
+		return Config{}, fmt.Errorf("eval: config: duration: %w", err)
 	}
-	return c
+	if j.Link != "loopback" {
+		if c.Link, err = ParseLink(j.Link); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := c.withDefaults().check(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
 // progress draws a bar of finished runs on w.

@@ -10,8 +10,13 @@ import (
 	"strings"
 )
 
-//go:embed builtin/*.toml
+//go:embed builtin/*.toml examples/*.toml
 var builtinFS embed.FS
+
+// ExamplePrefix names an example profile of profiles/examples in Load,
+// built into the binary ("example:bitcoin-peer"), so that tools find it
+// wherever they run.
+const ExamplePrefix = "example:"
 
 // Builtins returns the names of the built-in profiles, sorted.
 func Builtins() []string {
@@ -33,11 +38,18 @@ func BuiltinSource(name string) ([]byte, bool) {
 	return b, err == nil
 }
 
-// Load returns the built-in profile called nameOrPath, or else parses the
-// file at that path.
+// Load returns the built-in profile called nameOrPath, the example
+// profile named "example:NAME", or else parses the file at that path.
 func Load(nameOrPath string) (*Profile, error) {
 	if src, ok := BuiltinSource(nameOrPath); ok {
 		return Parse(nameOrPath+" (built-in)", src)
+	}
+	if name, ok := strings.CutPrefix(nameOrPath, ExamplePrefix); ok {
+		src, err := builtinFS.ReadFile("examples/" + name + ".toml")
+		if err != nil || strings.ContainsAny(name, `/\.`) {
+			return nil, fmt.Errorf("profiles: no example profile %q (see profiles/examples)", name)
+		}
+		return Parse(nameOrPath+" (example)", src)
 	}
 	if !strings.ContainsAny(nameOrPath, `/\.`) {
 		return nil, fmt.Errorf("profiles: no built-in profile %q (built-ins: %s; or give a file path)", nameOrPath, strings.Join(Builtins(), ", "))

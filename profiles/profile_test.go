@@ -189,3 +189,19 @@ func TestScheduleKinds_Table(t *testing.T) {
 		}
 	}
 }
+
+// TestLoad_Example: the example profiles are built in under "example:".
+func TestLoad_Example(t *testing.T) {
+	p, err := Load(ExamplePrefix + "bitcoin-peer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "bitcoin-peer" {
+		t.Errorf("name %q", p.Name)
+	}
+	for _, bad := range []string{"example:nosuch", "example:../builtin/cbr", "example:"} {
+		if _, err := Load(bad); err == nil {
+			t.Errorf("Load(%q): no error", bad)
+		}
+	}
+}

@@ -62,6 +62,20 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(pos) > 0 {
 		return usageError(stderr, "eval", "unexpected argument %q", pos[0])
 	}
+	// Zero in eval.Config means a default; on the command line it is a
+	// mistake.
+	switch {
+	case *runs < 1:
+		return usageError(stderr, "eval", "--runs %d, want 1 or more", *runs)
+	case *duration <= 0:
+		return usageError(stderr, "eval", "--duration %v, want more than 0", *duration)
+	case *bulk < 1:
+		return usageError(stderr, "eval", "--bulk %d, want 1 or more bytes", *bulk)
+	case *parallel < 1:
+		return usageError(stderr, "eval", "--parallel %d, want 1 or more", *parallel)
+	case *out == "":
+		return usageError(stderr, "eval", "--out is empty")
+	}
 	cfg := eval.Config{Runs: *runs, Seed: *seed, Duration: *duration, BulkBytes: *bulk, Parallel: *parallel, TracesDir: *traces, Out: *out}
 	if *seed == 0 {
 		return usageError(stderr, "eval", "--seed 0; give a seed of 1 or more")
@@ -148,7 +162,7 @@ func printSummary(w io.Writer, rep *eval.Report, dir string) {
 		}
 		return fmt.Sprintf(format, float64(n))
 	}
-	fmt.Fprintf(w, "%-12s %5s %9s %9s %12s %10s %8s\n", "profile", "runs", "ovh up", "ovh down", "delay p90 ms", "leakage", "chance")
+	fmt.Fprintf(w, "%-12s %5s %9s %9s %12s %10s %8s\n", "profile", "runs", "ovh up", "ovh down", "up p90 ms", "leakage", "chance")
 	for _, p := range rep.Profiles {
 		fmt.Fprintf(w, "%-12s %5d %9s %9s %12s %10s %8s\n", filepath.Base(p.Profile), p.Runs-p.Failed,
 			f(p.OverheadUp, "%.2f"), f(p.OverheadDown, "%.2f"), f(p.DelayUpP90*1000, "%.0f"), f(p.Leakage, "%.2f"), f(p.Chance, "%.2f"))
