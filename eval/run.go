@@ -589,4 +589,3 @@ func (c *firstWrite) bytes() []byte {
 	defer c.mu.Unlock()
 	return c.first
 }
-

@@ -3,11 +3,11 @@ package eval
 import (
 	"bytes"
 	"crypto/sha256"
-	"errors"
-	"io/fs"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
