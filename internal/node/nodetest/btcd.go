@@ -1,8 +1,13 @@
 package nodetest
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +41,9 @@ type BtcdConfig struct {
 	Simnet bool
 	// NoV2 leaves out --v2transport: btcd then speaks v1 only.
 	NoV2 bool
+	// RPC turns btcd's JSON-RPC server on, on a free loopback port
+	// without TLS, for [Btcd.RPC].
+	RPC bool
 	// Args are more command-line arguments.
 	Args []string
 }
@@ -48,6 +56,8 @@ type Btcd struct {
 	Network v2core.Network
 	// Version is what `btcd --version` printed.
 	Version string
+	// RPCAddr is its JSON-RPC address, with BtcdConfig.RPC.
+	RPCAddr string
 
 	cmd  *exec.Cmd
 	log  *testutil.SyncBuffer
@@ -104,9 +114,19 @@ func StartBtcd(tb testing.TB, cfg BtcdConfig) *Btcd {
 		"--logdir=" + filepath.Join(dir, "logs"),
 		"--configfile=" + filepath.Join(dir, "btcd.conf"),
 		"--listen=" + addr,
-		"--norpc", "--nodnsseed", "--noonion", "--nocfilters",
+		"--nodnsseed", "--noonion", "--nocfilters",
 		"--utxocachemaxsize=10",
 		"--debuglevel=BTCD=info,CMGR=info,SRVR=debug,PEER=debug",
+	}
+	if cfg.RPC {
+		rport, err := freePort()
+		if err != nil {
+			tb.Fatalf("nodetest: %v", err)
+		}
+		b.RPCAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(rport))
+		args = append(args, "--rpclisten="+b.RPCAddr, "--rpcuser="+rpcUser, "--rpcpass="+rpcPass, "--notls")
+	} else {
+		args = append(args, "--norpc")
 	}
 	if cfg.Simnet {
 		args = append(args, "--simnet")
@@ -156,6 +176,56 @@ func StartBtcd(tb testing.TB, cfg BtcdConfig) *Btcd {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return b
+}
+
+// The JSON-RPC credentials of test btcds (loopback only, for a test's
+// life).
+const (
+	rpcUser = "bip324pt"
+	rpcPass = "bip324pt-test"
+)
+
+// RPC calls a JSON-RPC method of btcd (started with BtcdConfig.RPC) and
+// decodes its result into out (nil: ignored).
+func (b *Btcd) RPC(method string, out any, params ...any) error {
+	if b.RPCAddr == "" {
+		return errors.New("nodetest: btcd started without RPC")
+	}
+	if params == nil {
+		params = []any{}
+	}
+	body, err := json.Marshal(map[string]any{"jsonrpc": "1.0", "id": 1, "method": method, "params": params})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest("POST", "http://"+b.RPCAddr+"/", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(rpcUser, rpcPass)
+	client := http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("nodetest: btcd %s: %w", method, err)
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&res); err != nil {
+		return fmt.Errorf("nodetest: btcd %s: %s: %w", method, resp.Status, err)
+	}
+	if res.Error != nil {
+		return fmt.Errorf("nodetest: btcd %s: %d %s", method, res.Error.Code, res.Error.Message)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(res.Result, out)
 }
 
 // Stop stops btcd (interrupt, then kill after 10 s) and waits for it.
