@@ -12,6 +12,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"golang.org/x/crypto/ripemd160"
 
+	"github.com/bip324pt/bip324-pt/eval/fet"
 	"github.com/bip324pt/bip324-pt/internal/bridge"
 	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
 	"github.com/bip324pt/bip324-pt/internal/copyloop"
@@ -182,20 +184,23 @@ func TestBtcd_ThroughProxy(t *testing.T) {
 	nodetest.LookBtcd(t)
 	for _, tc := range []struct {
 		name     string
+		profile  string
 		aV2, bV2 bool
 		tx       bool
 		wantV2   bool
 		log      string
 	}{
-		{"v1 node, shaped v2", false, true, true, true, "transport=v2 session_id="},
-		{"v2 node, passed through", true, true, false, true, "the node speaks v2 itself"},
-		{"v1-only peer, v1 retry", false, false, false, false, "transport=v1"},
+		{"v1 node, shaped v2", "bitcoin", false, true, true, true, "transport=v2 session_id="},
+		{"v1 node, fet", "fet", false, true, false, true, "transport=v2 session_id="},
+		{"v2 node, passed through", "bitcoin", true, true, false, true, "the node speaks v2 itself"},
+		{"v1-only peer, v1 retry", "bitcoin", false, false, false, false, "transport=v1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p, _ := profiles.Load("bitcoin")
+			p, _ := profiles.Load(tc.profile)
 			shape, _ := p.Compile()
-			proxy, logs := startProxy(t, Config{Network: v2core.Regtest, Shape: shape, Profile: "bitcoin"})
+			var firsts firstWrites
+			proxy, logs := startProxy(t, Config{Network: v2core.Regtest, Shape: shape, Profile: tc.profile, Dial: firsts.dial})
 			a, b := btcdPair(t, proxy, tc.aV2, tc.bV2, nil)
 			var peers []peerInfo
 			waitFor(t, "B's peer", 30*time.Second, func() bool {
@@ -208,8 +213,52 @@ func TestBtcd_ThroughProxy(t *testing.T) {
 			if !strings.Contains(logs.String(), tc.log) {
 				t.Errorf("the proxy's log lacks %q:\n%s", tc.log, logs.String())
 			}
+			// fet: our first flight passes the fully-encrypted-traffic
+			// rule, and B (a real node) took it as BIP324.
+			if f := firsts.first(); tc.profile == "fet" && (len(f) < v2core.EllswiftKeySize || !fet.Exempt(f)) {
+				t.Errorf("first flight of %d bytes is not exempt from the FET rule: %s", len(f), fet.Check(f))
+			}
 		})
 	}
+}
+
+// firstWrites records the first write on the first connection dialled.
+type firstWrites struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (f *firstWrites) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &recordFirst{Conn: c, f: f}, nil
+}
+
+func (f *firstWrites) first() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.b
+}
+
+type recordFirst struct {
+	net.Conn
+	f    *firstWrites
+	done bool
+}
+
+func (c *recordFirst) Write(p []byte) (int, error) {
+	if !c.done {
+		c.done = true
+		c.f.mu.Lock()
+		if c.f.b == nil {
+			c.f.b = append([]byte(nil), p...)
+		}
+		c.f.mu.Unlock()
+	}
+	return c.Conn.Write(p)
 }
 
 // TestBtcd_ThroughBridge: A reaches B through the proxy and a bip324-pt
