@@ -2,6 +2,7 @@ package ptspec
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"slices"
@@ -122,4 +123,18 @@ func (c Config) torLogLocked(level slog.Level, msg string) {
 // finds itself.
 func envError(msg string) {
 	fmt.Fprintln(pt.Stdout, "ENV-ERROR "+safeArg(msg))
+}
+
+// Status sends tor a STATUS line for transport (pt-spec 3.3.5,
+// "STATUS TRANSPORT=<name> <key>=<value> ..."), which tor logs, in
+// managed mode: kv is the key=value pairs, space-separated, each value
+// free of spaces. w is the managed-protocol output (Config.Stdout; nil:
+// goptlib's pt.Stdout); lines never interleave with ptspec's own.
+func Status(w io.Writer, transport, kv string) {
+	stdoutMu.Lock()
+	defer stdoutMu.Unlock()
+	if w == nil {
+		w = pt.Stdout
+	}
+	fmt.Fprintf(w, "STATUS TRANSPORT=%s %s\n", safeArg(transport), strings.ReplaceAll(kv, "\n", " "))
 }

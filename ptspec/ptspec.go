@@ -88,6 +88,14 @@ type Config struct {
 	// MaxHandshakes bounds the connections one call has in setup at
 	// once. Default 1024, and at most MaxConns.
 	MaxHandshakes int
+	// Drain is how long, once ctx is done, open connections may go on
+	// (new ones are no longer accepted) before they are closed. Zero
+	// closes them at once.
+	Drain time.Duration
+	// OnUpstreamFail, if not nil, is called for each client connection
+	// whose target (tor's ExtORPort, the forward address) could not be
+	// reached: a counter's hook.
+	OnUpstreamFail func()
 
 	// managed is set by RunClient and RunServer: errors an operator must
 	// see go to tor's log too, as LOG lines on Stdout.

@@ -131,6 +131,9 @@ type service struct {
 func (r *runner) run(ctx context.Context, svcs ...service) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Connections live on connCtx: it ends with ctx, or Drain later.
+	connCtx, cancelConns := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelConns()
 	var (
 		loops    sync.WaitGroup
 		errOnce  sync.Once
@@ -140,7 +143,7 @@ func (r *runner) run(ctx context.Context, svcs ...service) error {
 		stop := context.AfterFunc(ctx, func() { s.ln.Close() })
 		defer stop()
 		loops.Go(func() {
-			if err := r.acceptLoop(ctx, s.ln, s.h); err != nil {
+			if err := r.acceptLoop(ctx, connCtx, s.ln, s.h); err != nil {
 				errOnce.Do(func() { firstErr = err })
 				cancel()
 			}
@@ -152,6 +155,19 @@ func (r *runner) run(ctx context.Context, svcs ...service) error {
 	for _, s := range svcs {
 		s.ln.Close()
 	}
+	if r.cfg.Drain > 0 && firstErr == nil {
+		done := make(chan struct{})
+		go func() { r.wg.Wait(); close(done) }()
+		r.log.Info("ptspec: no longer accepting; letting open connections finish", "for", r.cfg.Drain)
+		t := time.NewTimer(r.cfg.Drain)
+		select {
+		case <-done:
+		case <-t.C:
+			r.log.Info("ptspec: closing the connections still open after the drain")
+		}
+		t.Stop()
+	}
+	cancelConns()
 	r.wg.Wait()
 	return firstErr
 }
@@ -166,7 +182,7 @@ const (
 // acceptLoop accepts on ln until ctx is done or ln fails for good. It
 // takes a connection slot and a handshake slot before each Accept, so at
 // the bounds it stops accepting and the kernel's backlog holds the rest.
-func (r *runner) acceptLoop(ctx context.Context, ln net.Listener, h handler) error {
+func (r *runner) acceptLoop(ctx, connCtx context.Context, ln net.Listener, h handler) error {
 	var backoff time.Duration
 	for {
 		if !r.acquire(ctx) {
@@ -202,7 +218,7 @@ func (r *runner) acceptLoop(ctx context.Context, ln net.Listener, h handler) err
 				done()
 				<-r.conns
 			}()
-			h(ctx, conn, done)
+			h(connCtx, conn, done)
 		})
 	}
 }
@@ -279,6 +295,9 @@ func (r *runner) serverHandler(w Wrapper, target func(ctx context.Context, peer 
 		}
 		up, err := target(hctx, peer)
 		if err != nil {
+			if r.cfg.OnUpstreamFail != nil {
+				r.cfg.OnUpstreamFail()
+			}
 			r.log.Warn("ptspec: cannot reach the target; closing the connection", "err", r.cfg.scrubErr(err))
 			wc.Close()
 			return

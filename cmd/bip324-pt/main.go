@@ -138,5 +138,17 @@ Commands:
 	}
 	fmt.Fprint(w, `
 Run "bip324-pt <command> --help" for a command's flags.
+
+Managed mode: started by tor (ClientTransportPlugin or
+ServerTransportPlugin bip324 exec /usr/local/bin/bip324-pt), with tor's
+TOR_PT_* variables set, bip324-pt takes no subcommand, only flags:
+--log-level LEVEL (the log is <state dir>/bip324-pt.log), --unsafe-logging,
+--stats-interval, --metrics ADDR and --drain. "bip324-pt --help" with the
+TOR_PT_* variables set lists them.
+
+Signals (server, client, managed mode): SIGTERM and SIGINT stop accepting,
+let open connections finish for --drain, then exit 0; SIGHUP reopens the
+log file and reloads the default profile and allow-list, and never exits;
+SIGUSR1 logs a "stats" line.
 `)
 }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
+	"github.com/bip324pt/bip324-pt/internal/stats"
 	"github.com/bip324pt/bip324-pt/shaper"
 	"github.com/bip324pt/bip324-pt/v2core"
 )
@@ -42,6 +44,16 @@ type ClientConfig struct {
 	// Logger gets a warning when the bridge applies another profile
 	// than the one asked for. Nil means silent.
 	Logger *slog.Logger
+	// Stats, if not nil, counts the tunnel: its handshake (or failure),
+	// its profile and, when it closes, its traffic.
+	Stats *stats.Counters
+	// Profile names Shape for Stats. Empty: Request.Profile, or "none".
+	Profile string
+	// OnApplied, if not nil, gets the profile the bridge says it shapes
+	// its direction with. A bridge says so, in its first packet, only to
+	// a client it authenticated that sent a request (Request not zero);
+	// it comes as the stream is read.
+	OnApplied func(profile string)
 }
 
 // ErrNoAnswer is wrapped by Client's error when the bridge sent no byte
@@ -93,26 +105,36 @@ func Client(ctx context.Context, raw net.Conn, cc *ClientConfig) (*Conn, error) 
 		if err != nil {
 			return err
 		}
+		if cc.OnApplied != nil {
+			cc.OnApplied(applied)
+		}
 		if applied != cc.Request.Profile {
 			log.Warn("bridge: the bridge shapes its direction with another profile than the one asked for (not in its allow-list)",
 				"asked", cc.Request.Profile, "applied", applied)
 		}
 		return nil
 	})
+	st := cc.Stats
+	st.Accepted()
 	if err := sc.HandshakeContext(ctx); err != nil {
+		st.Refused(stats.RefusedHandshake)
+		st.Closed()
 		if sc.Stats().WireIn == 0 {
 			return nil, fmt.Errorf("%w: %w", ErrNoAnswer, err)
 		}
 		return nil, fmt.Errorf("bridge: client handshake: %w", err)
 	}
+	st.Handshake()
+	st.Authenticated(cmp.Or(cc.Profile, cc.Request.Profile))
+	c.countOn(st)
 	return c, nil
 }
 
 // negotiate applies the client's request within the allow-list. It
 // returns the Shape of our direction (nil: the default) and its seed,
 // the name of the profile applied, and whether the client asked for one.
-func (s *Server) negotiate(v []byte) (*shaper.Shape, [32]byte, string, bool, error) {
-	def := s.cfg.Profile
+func (s *Server) negotiate(pol *policy, v []byte) (*shaper.Shape, [32]byte, string, bool, error) {
+	def := pol.profile
 	if def == "" {
 		def = "none"
 	}
@@ -125,7 +147,7 @@ func (s *Server) negotiate(v []byte) (*shaper.Shape, [32]byte, string, bool, err
 		req.Seed = s.cfg.Seed
 	}
 	seed := directionSeed(req.Seed)
-	if req.Profile == "" || !s.allowed[req.Profile] {
+	if req.Profile == "" || !pol.allowed[req.Profile] {
 		s.cfg.Logger.Info("bridge: client asked for a profile outside the allow-list; using the default", "profile", req.Profile, "default", def)
 		return nil, seed, def, true, nil
 	}

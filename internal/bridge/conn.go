@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bip324pt/bip324-pt/internal/stats"
 	"github.com/bip324pt/bip324-pt/shaper"
 )
 
@@ -68,6 +69,10 @@ type Conn struct {
 	// client is set on a client's stream: a bridge that never sends a
 	// record and then closes most likely did not take us for its client.
 	client bool
+	// onClosed, if set, gets the connection's stats once, after its
+	// first Close.
+	onClosed  func(shaper.Stats)
+	closeOnce sync.Once
 
 	endOnce sync.Once
 
@@ -128,7 +133,23 @@ func (c *Conn) CloseWrite() error {
 // returns a *shaper.UnsentError). Part of the net.Conn interface.
 func (c *Conn) Close() error {
 	c.CloseWrite()
-	return c.Conn.Close()
+	err := c.Conn.Close()
+	if c.onClosed != nil {
+		c.closeOnce.Do(func() { c.onClosed(c.Conn.Stats()) })
+	}
+	return err
+}
+
+// countOn makes c report to counters when it closes.
+func (c *Conn) countOn(counters *stats.Counters) {
+	if counters == nil {
+		return
+	}
+	c.onClosed = func(st shaper.Stats) {
+		counters.Add(stats.Traffic{DataOut: st.DataOut, DataIn: st.DataIn, WireOut: st.WireOut, WireIn: st.WireIn,
+			DecoyOut: st.DecoyOut, DecoysIn: st.DecoysIn, Dropped: st.Dropped})
+		counters.Closed()
+	}
 }
 
 // SendControl queues a control record of type rec after the stream bytes

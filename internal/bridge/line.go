@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
+	"github.com/bip324pt/bip324-pt/internal/stats"
 	"github.com/bip324pt/bip324-pt/profiles"
 	"github.com/bip324pt/bip324-pt/shaper"
 	"github.com/bip324pt/bip324-pt/v2core"
@@ -129,6 +130,9 @@ type compiledProfile struct {
 // compileProfile returns the profile name (a built-in, or for the
 // bridge's own default a file) compiled, once, and whether it sends a
 // version-packet request.
+// forgetProfile drops name from the cache, so that a file is read again.
+func forgetProfile(name string) { profileCache.Delete(name) }
+
 func compileProfile(name string) (*shaper.Shape, bool, error) {
 	if e, ok := profileCache.Load(name); ok {
 		return e.(compiledProfile).shape, e.(compiledProfile).request, nil
@@ -171,6 +175,8 @@ type ClientFactory struct {
 	// bridge applies another profile than the one asked for). Nil means
 	// silent.
 	Logger *slog.Logger
+	// Stats becomes each ClientConfig's Stats. Nil means none.
+	Stats *stats.Counters
 }
 
 // NewClient makes a client configuration from a bridge line's arguments
@@ -195,6 +201,7 @@ func (f ClientFactory) NewClient(args map[string][]string) (*ClientConfig, error
 		return nil, err
 	}
 	cc.Logger = f.Logger
+	cc.Stats = f.Stats
 	return cc, nil
 }
 
@@ -258,7 +265,7 @@ func clientConfig(get func(key string) string, needSecret bool) (*ClientConfig, 
 	if !wantsRequest {
 		req = Request{}
 	}
-	return &ClientConfig{Secret: secret, Shape: shape, Seed: seed, Request: req, Network: network}, nil
+	return &ClientConfig{Secret: secret, Shape: shape, Seed: seed, Request: req, Network: network, Profile: name}, nil
 }
 
 // WrapConn runs the client handshake over raw, as Client does, so that a
@@ -292,6 +299,8 @@ type ServerOptions struct {
 	// ProbeCloseMin and ProbeCloseMax are ServerConfig's; zero means
 	// its default (Core's 60-61 s after accept).
 	ProbeCloseMin, ProbeCloseMax time.Duration
+	// Stats is ServerConfig.Stats.
+	Stats *stats.Counters
 }
 
 // ParseServerOptions reads a managed bridge's ServerTransportOptions:
@@ -350,6 +359,7 @@ func (o ServerOptions) NewServer(stateDir string, log *slog.Logger) (*Server, er
 		ProbeCloseMin: o.ProbeCloseMin,
 		ProbeCloseMax: o.ProbeCloseMax,
 		Logger:        log,
+		Stats:         o.Stats,
 	})
 	if err != nil {
 		return nil, err

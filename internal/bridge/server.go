@@ -11,9 +11,11 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bip324pt/bip324-pt/internal/bridgeauth"
+	"github.com/bip324pt/bip324-pt/internal/stats"
 	"github.com/bip324pt/bip324-pt/profiles"
 	"github.com/bip324pt/bip324-pt/shaper"
 	"github.com/bip324pt/bip324-pt/v2core"
@@ -69,6 +71,9 @@ type ServerConfig struct {
 	// For measurements that must repeat (bip324-pt eval); a bridge in
 	// service leaves it zero, so that each connection draws afresh.
 	Seed [32]byte
+	// Stats, if not nil, counts connections (accepted, authenticated,
+	// refused by reason), handshakes, profiles and traffic.
+	Stats *stats.Counters
 }
 
 // Server is a bridge: a Bitcoin Core node's BIP324 responder to everyone,
@@ -77,8 +82,8 @@ type ServerConfig struct {
 type Server struct {
 	cfg      ServerConfig
 	verifier *bridgeauth.Verifier
-	allowed  map[string]bool
-	relay    *Relay // nil without a node
+	policy   atomic.Pointer[policy] // the default profile and allow-list; Reload swaps it
+	relay    *Relay                 // nil without a node
 	keys     *v2core.KeyPool
 
 	mu   sync.Mutex // guards rand
@@ -94,6 +99,48 @@ type Server struct {
 	wg     sync.WaitGroup
 	life   sync.Mutex
 	closed bool
+}
+
+// policy is what a Server applies to clients' requests.
+type policy struct {
+	shape   *shaper.Shape // the default profile's
+	profile string        // its name
+	allowed map[string]bool
+}
+
+// allowList checks names (empty: every built-in) and returns the set.
+func allowList(names []string) (map[string]bool, error) {
+	allowed := make(map[string]bool)
+	if len(names) == 0 {
+		names = profiles.Builtins()
+	}
+	for _, n := range names {
+		if _, ok := profiles.BuiltinSource(n); !ok {
+			return nil, fmt.Errorf("bridge: allowed profile %q is not a built-in (built-ins: %v)", n, profiles.Builtins())
+		}
+		allowed[n] = true
+	}
+	return allowed, nil
+}
+
+// Reload applies a new default profile (a built-in or a file, read
+// again) and allow-list (empty: every built-in) to connections from now
+// on; connections open keep theirs. On error nothing changes.
+func (s *Server) Reload(profile string, allow []string) error {
+	if profile == "" {
+		profile = "none"
+	}
+	allowed, err := allowList(allow)
+	if err != nil {
+		return err
+	}
+	forgetProfile(profile) // a file may have changed
+	shape, _, err := compileProfile(profile)
+	if err != nil {
+		return err
+	}
+	s.policy.Store(&policy{shape: shape, profile: profile, allowed: allowed})
+	return nil
 }
 
 // track registers a goroutine the Server owns, unless it is closing.
@@ -150,16 +197,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		d := net.Dialer{KeepAlive: -1}
 		cfg.Dial = d.DialContext
 	}
-	allowed := make(map[string]bool)
-	names := cfg.Allowed
-	if len(names) == 0 {
-		names = profiles.Builtins()
-	}
-	for _, n := range names {
-		if _, ok := profiles.BuiltinSource(n); !ok {
-			return nil, fmt.Errorf("bridge: allowed profile %q is not a built-in (built-ins: %v)", n, profiles.Builtins())
-		}
-		allowed[n] = true
+	allowed, err := allowList(cfg.Allowed)
+	if err != nil {
+		return nil, err
 	}
 	var seed [32]byte
 	if _, err := io.ReadFull(cryptoRand, seed[:]); err != nil {
@@ -167,7 +207,6 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	// The verifier last: it may hold the replay file open.
 	var v *bridgeauth.Verifier
-	var err error
 	if cfg.ReplayFile != "" {
 		v, err = OpenVerifier(cfg.ReplayFile, cfg.Secret, cfg.Logger)
 	} else {
@@ -178,10 +217,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, verifier: v, allowed: allowed,
+		cfg: cfg, verifier: v,
 		rand: mrand.New(mrand.NewChaCha8(seed)),
 		ctx:  ctx, cancel: cancel,
 	}
+	s.policy.Store(&policy{shape: cfg.Shape, profile: cfg.Profile, allowed: allowed})
 	s.pending.max = cfg.MaxPending
 	s.keys = v2core.NewKeyPool(keyPoolSize, nil)
 	if cfg.Node != "" {
@@ -240,6 +280,9 @@ func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
 		return nil, fmt.Errorf("bridge: %w", net.ErrClosed)
 	}
 	accepted := time.Now()
+	pol := s.policy.Load()
+	st := s.cfg.Stats
+	st.Accepted()
 	deadline := accepted.Add(s.closeDelay())
 	p := s.pending.add(raw)
 	// A client that asked for a profile learns which one shapes our
@@ -248,7 +291,7 @@ func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
 	var applied string
 	asked := false
 	cfg := &shaper.Config{
-		Shape:            coreHandshake(s.cfg.Shape),
+		Shape:            coreHandshake(pol.shape),
 		Network:          s.cfg.Network,
 		KeyPool:          s.keys,
 		HandshakeTimeout: max(time.Until(deadline), time.Millisecond),
@@ -258,7 +301,7 @@ func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
 			return s.verifier.Verify(flight, s.cfg.Now())
 		},
 		Negotiate: func(v []byte) (*shaper.Shape, [32]byte, error) {
-			next, seed, name, ok, err := s.negotiate(v)
+			next, seed, name, ok, err := s.negotiate(pol, v)
 			applied, asked = name, ok
 			return next, seed, err
 		},
@@ -279,24 +322,35 @@ func (s *Server) WrapConn(ctx context.Context, raw net.Conn) (net.Conn, error) {
 		s.pending.remove(p)
 		s.discard(node)
 	case errors.As(err, &na):
-		s.background(p, raw, func() { s.serveV2Peer(na.Conn, raw, node, deadline) })
+		reason := stats.RefusedProbe
+		if errors.Is(na.Err, bridgeauth.ErrReplay) {
+			reason = stats.RefusedReplay
+		}
+		st.Refused(reason)
+		s.background(p, raw, func() { defer st.Closed(); s.serveV2Peer(na.Conn, raw, node, deadline) })
 		return nil, fmt.Errorf("%w: %v", ErrRefused, na.Err)
 	case errors.As(err, &v1):
+		st.Refused(stats.RefusedProbe)
 		first := append(v1.Prefix[:], v1.Rest...)
-		s.background(p, raw, func() { s.serveV1Peer(raw, first, node, deadline) })
+		s.background(p, raw, func() { defer st.Closed(); s.serveV1Peer(raw, first, node, deadline) })
 		return nil, fmt.Errorf("%w: a v1 peer", ErrRefused)
 	default:
 		// Closed already: at once on a protocol error, as Core does, or
 		// at the deadline.
+		st.Refused(stats.RefusedHandshake)
+		st.Closed()
 		s.pending.remove(p)
 		s.discard(node)
 		s.cfg.Logger.Debug("bridge: handshake ended", "err", err)
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
+	st.Handshake()
+	st.Authenticated(applied)
 	c := NewConn(sc, nil)
+	c.countOn(st)
 	if asked {
 		if err := c.SendControl(recordApplied, appendApplied(nil, applied)); err != nil {
-			sc.Close()
+			c.Close()
 			return nil, err
 		}
 	}
