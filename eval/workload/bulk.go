@@ -11,8 +11,10 @@ const bulkChunk = 64 << 10
 
 // bulk moves Params.BulkBytes each way, both ends writing at once as fast
 // as the tunnel takes the bytes, in messages of about 64 KiB. Completion is
-// when both directions have arrived whole; Run returns then (after the
-// ends' end of stream), whatever Duration says.
+// when both directions have arrived whole. The connection then stays open,
+// idle, until Duration has passed (as a tunnel stays up after a download),
+// so that how long it lives does not tell the workload; Run returns after
+// the ends' end of stream, at the later of Duration and Completion.
 type bulk struct{}
 
 func (bulk) Name() string { return "bulk" }
@@ -35,8 +37,13 @@ func (bulk) Run(ctx context.Context, client, server net.Conn, p Params) (Result,
 		for _, size := range sizes {
 			e.push(kindData, size)
 		}
-		e.closeOutbox()
 	}
+	s.spawn(func() error {
+		s.afterDuration()
+		s.cli.closeOutbox()
+		s.srv.closeOutbox()
+		return nil
+	})
 	res, err := s.wait()
 	for _, m := range res.Messages {
 		res.Completion = max(res.Completion, m.Recv)
