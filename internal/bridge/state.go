@@ -87,7 +87,7 @@ func BridgeArgs(s bridgeauth.Secret) string { return "secret=" + s.Encode() }
 func WriteBridgeLine(dir, args string) error {
 	text := "# bip324-pt: a bridge line for this bridge. Replace <IP>, <PORT> and\n" +
 		"# <FINGERPRINT> with the bridge's public address, its bip324 port and its\n" +
-		"# Tor fingerprint; the secret= argument is what clients need from here.\n\n" +
+		"# Tor fingerprint. Tor also writes it, filled in, to <DataDirectory>/bridgelines.\n\n" +
 		"Bridge bip324 <IP>:<PORT> <FINGERPRINT> " + args + "\n"
 	return os.WriteFile(filepath.Join(dir, BridgeLineFile), []byte(text), 0o600)
 }

@@ -3,6 +3,7 @@ package tortest
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -78,6 +79,30 @@ func startBridge(tb testing.TB, tr Transport, n *Network) *Tor {
 	t.BridgeLine = strings.TrimSpace(fmt.Sprintf("%s 127.0.0.1:%d %s %s", tr.Name, t.TransportPort, fp, strings.Join(args, " ")))
 	tb.Logf("tortest: bridge up in %v: Bridge %s", time.Since(t.Started).Round(time.Millisecond), t.BridgeLine)
 	return t
+}
+
+// TorBridgeLine waits for tor's own bridge line for transport name in
+// <DataDirectory>/bridgelines (tor writes it once the transport has
+// reported its method and arguments) and returns it, without "Bridge ".
+func (t *Tor) TorBridgeLine(ctx context.Context, name string) (string, error) {
+	path := filepath.Join(t.DataDir, "bridgelines")
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "Bridge "+name+" "); ok {
+					return name + " " + rest, nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("tortest: no %s line in %s: %w (last error: %v)", name, path, ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
 }
 
 // waitBridgeArgs polls tr's bridge arguments from stateDir until they can

@@ -2,6 +2,7 @@ package tortest_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,18 @@ func TestBip324EveryProfile(t *testing.T) {
 	srv := tortest.StartFileServer(t, 1<<20)
 	n := tortest.StartNetwork(t, tortest.NetworkConfig{ExitPorts: []int{srv.Port}})
 	b := n.Bridge(t, tr)
+	// The bridge line an operator hands out comes from tor's own
+	// <DataDirectory>/bridgelines (README, "With tor"): it carries our
+	// secret= and the bridge's fingerprint.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	line, err := b.TorBridgeLine(ctx, "bip324")
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(line); len(f) < 4 || f[2] != b.Fingerprint || !strings.HasPrefix(f[3], "secret=") || !strings.Contains(b.BridgeLine, f[3]) {
+		t.Fatalf("tor's bridge line %q, ours %q", line, b.BridgeLine)
+	}
 	for _, p := range profiles.Builtins() {
 		t.Run(p, func(t *testing.T) {
 			c := n.Client(t, tr, b.BridgeLine+" profile="+p)
