@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -291,4 +292,58 @@ func dial(t *testing.T, addr string) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// TestReport_ShapeAndClassifiers: the report's shape, handshake and
+// classifier figures from runs made by hand. Idle runs write 1448-byte
+// cells every 10 ms; web runs 500-byte writes every 10 ms, bulk runs
+// nothing in the middle. KS of sizes is then 1 (disjoint), Wasserstein-1
+// 948 bytes, the inter-arrival distance 0 (same gaps); the workloads are
+// told apart perfectly; an ASCII first flight is exempt from the FET rule
+// and a zero one is not.
+func TestReport_ShapeAndClassifiers(t *testing.T) {
+	cfg := Config{Profiles: []string{"cbr"}, Workloads: []string{"idle", "web", "bulk"}, Runs: 7, Duration: 4 * time.Second}.withDefaults()
+	stream := func(size int) []schedule.TraceEvent {
+		var out []schedule.TraceEvent
+		for i := range 400 {
+			out = append(out, schedule.TraceEvent{Time: time.Duration(i) * 10 * time.Millisecond, Dir: schedule.DirReceived, Size: size})
+		}
+		return out
+	}
+	ascii := []byte(strings.Repeat("GET /index.html HTTP/1.1 Host: example.org ", 4))
+	random := func(seed byte) []byte {
+		b := make([]byte, 100)
+		mrand.NewChaCha8([32]byte{seed}).Read(b)
+		return b
+	}
+	var runs []*RunResult
+	for r := range 7 {
+		runs = append(runs,
+			&RunResult{Profile: "cbr", Workload: "idle", Run: r, Wire: stream(1448), Site: -1, Start: time.Nanosecond, FirstFlight: random(byte(2 * r))},
+			&RunResult{Profile: "cbr", Workload: "web", Run: r, Wire: stream(500), Site: -1, Start: time.Nanosecond, FirstFlight: ascii},
+			&RunResult{Profile: "cbr", Workload: "bulk", Run: r, Site: -1, Start: time.Nanosecond, FirstFlight: random(byte(2*r + 1))})
+	}
+	p := buildReport(cfg, runs, nil, 0).Profiles[0]
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"KS sizes", float64(p.KSSize), 1},
+		{"W1 sizes", float64(p.W1Size), 948},
+		{"KS gaps", float64(p.KSGap), 0},
+		{"rate CV down", float64(p.RateCVDn), 0},
+		{"leakage", float64(p.Leakage), 1},
+		{"chance", float64(p.Chance), 1.0 / 3},
+		{"AUC busy against idle", float64(p.TargetAUC), 1},
+	} {
+		if math.Abs(c.got-c.want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if p.FETExempt != 7 || p.FETTotal != 21 {
+		t.Errorf("FET: %d of %d exempt, want 7 of 21 (the ASCII flights)", p.FETExempt, p.FETTotal)
+	}
+	if !(p.ChiP < 1e-6) {
+		t.Errorf("chi-square p %v with a third of the flights ASCII, want tiny", p.ChiP)
+	}
 }
