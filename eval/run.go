@@ -3,12 +3,13 @@ package eval
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -191,6 +192,17 @@ func (c Config) shard(all []job) []job {
 	return out
 }
 
+// runOrder shuffles the jobs (by the seed, so that a campaign repeats):
+// the runs that share the machine at one time then mix profiles and
+// workloads, and a classifier cannot learn a workload from the load its
+// own runs put on the machine together.
+func runOrder(seed uint64, jobs []job) []job {
+	out := slices.Clone(jobs)
+	r := rand.New(rand.NewPCG(seed, 0x6576616c))
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
 // kindOf returns a profile's schedule kind, "" if it does not load.
 func kindOf(name string) string {
 	p, err := profiles.Load(name)
@@ -277,7 +289,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
-	jobs := cfg.shard(cfg.matrix())
+	jobs := runOrder(cfg.Seed, cfg.shard(cfg.matrix()))
 	results := make([]*RunResult, len(jobs))
 	start := time.Now()
 	prog := newProgress(cfg.Progress, len(jobs))
@@ -411,7 +423,7 @@ func runTunnel(ctx context.Context, cfg Config, j job, seed [32]byte, traces [][
 	if err != nil {
 		return err
 	}
-	secret, err := bridgeauth.NewSecret(rand.Reader)
+	secret, err := bridgeauth.NewSecret(crand.Reader)
 	if err != nil {
 		return err
 	}
