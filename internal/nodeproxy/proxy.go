@@ -324,6 +324,11 @@ func (p *Proxy) servePeer(ctx context.Context, c net.Conn, req *socks5.Request, 
 		p.serveV1(ctx, c, up, first, req, log)
 		return
 	}
+	if bytes.Equal(first[4:], v1Prefix(p.cfg.Network)[4:]) {
+		up.Close()
+		log.Warn("nodeproxy: the node speaks v1 for another network than --network; closing", "magic", fmt.Sprintf("%x", first[:4]))
+		return
+	}
 	p.serveV2Passthrough(c, up, first, log)
 }
 

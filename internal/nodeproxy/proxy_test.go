@@ -301,3 +301,21 @@ func TestProxy_Unreachable(t *testing.T) {
 		t.Errorf("dial: %v, want reply 05", err)
 	}
 }
+
+// TestProxy_WrongNetwork: a node whose v1 magic is another network's
+// than --network is refused with a line that says so, not passed
+// through as if it spoke v2.
+func TestProxy_WrongNetwork(t *testing.T) {
+	peer := nodetest.New(t, nodetest.Config{})
+	proxy, logs := startProxy(t, Config{Network: v2core.Regtest})
+	c := dialVia(t, proxy, peer.Addr())
+	versionMsg, _ := v2core.AppendV1Message(nil, v2core.Mainnet, "version", []byte("v"))
+	c.Write(versionMsg)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _ := c.Read(make([]byte, 1)); n != 0 {
+		t.Error("the proxy passed a mainnet node through to a regtest proxy")
+	}
+	if !strings.Contains(logs.String(), "another network than --network") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+}
