@@ -93,7 +93,10 @@ func closeCase(t *testing.T, name string, n int, upFirst bool) {
 	}
 	got, sum, err := recvAll(first)
 	if err != nil {
-		t.Fatalf("first end read %d bytes, then %v", got, err)
+		// The second end's story, if it has ended: what it saw first
+		// is most often the cause.
+		second.Close()
+		t.Fatalf("first end read %d bytes, then %v (the second end: %v)", got, err, <-errc)
 	}
 	if _, wantSum := payloadSum(n, 2); got != int64(n) || sum != wantSum {
 		t.Fatalf("first end got %d bytes (want %d), hash equal %v", got, n, sum == wantSum)

@@ -39,11 +39,19 @@ const (
 	warnEvery = time.Minute
 )
 
-func (o *opsFlags) register(fs *flag.FlagSet, withLogFile bool) {
+// register adds the flags; managed mode has no --log-file (its log is in
+// the state directory) and drains for 0 by default: tor has let its
+// circuits finish (ShutdownWaitLength) before it stops its transports,
+// and expects them gone at once.
+func (o *opsFlags) register(fs *flag.FlagSet, standalone bool) {
+	drain := defaultDrain
+	if !standalone {
+		drain = 0
+	}
 	fs.DurationVar(&o.statsInterval, "stats-interval", defaultStatsInterval, "how often a \"stats\" line goes to the log (0: never; SIGUSR1 prints one at any time)")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (say 127.0.0.1:9100)")
-	fs.DurationVar(&o.drain, "drain", defaultDrain, "on SIGTERM or SIGINT, how long open connections may finish before they are closed")
-	if withLogFile {
+	fs.DurationVar(&o.drain, "drain", drain, "on SIGTERM or SIGINT, how long open connections may finish before they are closed")
+	if standalone {
 		fs.StringVar(&o.logFile, "log-file", "", "log to `file` instead of stderr (reopened on SIGHUP, for logrotate)")
 	}
 }

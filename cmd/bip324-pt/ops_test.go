@@ -223,9 +223,12 @@ func TestOperator(t *testing.T) {
 	// the wrong secret refused as a probe, the tunnel's 1000 bytes in
 	// each way once it has closed, nothing dropped.
 	var fams map[string]*dto.MetricFamily
+	// A scrape reads the counters one by one, so it may come while a
+	// closing connection adds its bytes: wait until both ways show.
 	waitUntil(t, "the tunnel's bytes in the metrics", func() bool {
 		fams = scrape(t, url)
-		return metric(fams, "bip324pt_bytes_total", "direction", "in", "kind", "data") >= 1000
+		return metric(fams, "bip324pt_bytes_total", "direction", "in", "kind", "data") >= 1000 &&
+			metric(fams, "bip324pt_bytes_total", "direction", "out", "kind", "data") >= 1000
 	})
 	for _, want := range []struct {
 		name   string
