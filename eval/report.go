@@ -258,18 +258,17 @@ func profileReport(cfg Config, name string, runs, none, ref []*RunResult) *Profi
 		s := metrics.Seconds(delDn)
 		pr.DelayDownP50, pr.DelayDownP90 = Num(metrics.Quantile(s, 0.5)), Num(metrics.Quantile(s, 0.9))
 	}
-	noneCompl := map[string]float64{}
+	noneCompl := map[string][]float64{}
 	for _, r := range ok(none) {
 		if (r.Workload == "bulk" || r.Workload == "web") && r.Completion > 0 {
-			noneCompl[r.Workload] += r.Completion.Seconds()
-			noneCompl[r.Workload+"#"]++
+			noneCompl[r.Workload] = append(noneCompl[r.Workload], r.Completion.Seconds())
 		}
 	}
 	for w, xs := range compl {
 		m := mean(xs)
 		pr.Completion[w] = Num(m)
-		if n := noneCompl[w+"#"]; n > 0 {
-			pr.CompletionVsNone[w] = Num(m / (noneCompl[w] / n))
+		if ref := noneCompl[w]; len(ref) > 0 {
+			pr.CompletionVsNone[w] = Num(m / mean(ref))
 		}
 	}
 
@@ -367,8 +366,7 @@ func profileReport(cfg Config, name string, runs, none, ref []*RunResult) *Profi
 		pr.Leakage, pr.Chance = Num(res.Accuracy), Num(res.Chance)
 	}
 	var idleX, busyX [][]float64
-	for i, r := range good {
-		_ = i
+	for _, r := range good {
 		s, l := middle(cfg, r)
 		f := leak.WindowFeatures(r.Wire, s, l, leakBins)
 		if r.Workload == "idle" {

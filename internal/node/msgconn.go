@@ -51,8 +51,11 @@ func NewV2Conn(c *v2core.Conn) *V2Conn { return &V2Conn{conn: c} }
 func (c *V2Conn) Conn() *v2core.Conn { return c.conn }
 
 // ReadMessage is part of the MessageConn interface. Decoys are skipped.
-func (c *V2Conn) ReadMessage() (string, []byte, error) {
-	pkt, err := c.conn.ReadPacket()
+func (c *V2Conn) ReadMessage() (string, []byte, error) { return parsePacket(c.conn.ReadPacket()) }
+
+// parsePacket reads a v2 packet's contents as a message: a read error is
+// final, contents that do not parse are one dropped message.
+func parsePacket(pkt []byte, err error) (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}

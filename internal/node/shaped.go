@@ -24,17 +24,7 @@ func NewShapedConn(c *shaper.Conn) *ShapedConn { return &ShapedConn{conn: c} }
 func (c *ShapedConn) Conn() *shaper.Conn { return c.conn }
 
 // ReadMessage is part of the MessageConn interface. Decoys are skipped.
-func (c *ShapedConn) ReadMessage() (string, []byte, error) {
-	pkt, err := c.conn.ReadPacket()
-	if err != nil {
-		return "", nil, err
-	}
-	cmd, payload, err := v2core.ParseContents(pkt)
-	if err != nil {
-		return "", nil, &DroppedMessageError{Err: err}
-	}
-	return cmd, payload, nil
-}
+func (c *ShapedConn) ReadMessage() (string, []byte, error) { return parsePacket(c.conn.ReadPacket()) }
 
 // WriteMessage is part of the MessageConn interface. The payload is
 // copied into the send queue; a message larger than the queue waits for
